@@ -1,0 +1,73 @@
+# mlops-course: `make help` lists the targets. Two commands do everything:
+#   make lessons   set up, fetch the data, run every lesson (FAST=1 for fast mode)
+#   make test      set up, fetch the data, run the whole test suite
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+COURSE := $(BIN)/mlops-course
+PYTEST_ARGS ?=
+
+export PYDEVD_DISABLE_FILE_VALIDATION := 1
+export MLFLOW_DISABLE_TELEMETRY := true
+export DVC_NO_ANALYTICS := 1
+
+.PHONY: help setup data lessons test lab exercises sync lint clean lock
+
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml constraints.txt
+	@$(PYTHON) -c 'import sys; v = sys.version_info; sys.exit(0 if v >= (3, 11) else \
+		f"Python >= 3.11 is needed, {sys.executable} is {v.major}.{v.minor}. Run: make PYTHON=python3.11 ...")'
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@echo "Installing the pinned stack into $(VENV) (first time: a few minutes)..."
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[dev]"
+	$(BIN)/python -m ipykernel install --sys-prefix --name mlops-course \
+		--display-name "Python (mlops-course)" > /dev/null
+	@touch $@
+	@echo "Environment ready: $(VENV)"
+
+setup: $(STAMP) ## create .venv with the pinned stack (idempotent, quick when done)
+
+data: setup ## fetch and verify the housing data (MLOPS_COURSE_DATA_MIRROR=DIR to copy it offline)
+	@$(COURSE) data fetch
+
+lessons: data ## run every lesson end to end -> build/lessons/ (FAST=1: fast mode)
+	@$(COURSE) lessons run $(LESSONS) $(if $(filter 1 true yes,$(FAST)),--fast,)
+
+test: data ## run the whole test suite (every lesson in fast mode, in parallel)
+	@before="$$(git status --porcelain 2>/dev/null || true)"; \
+	$(BIN)/python -m pytest $(PYTEST_ARGS); \
+	after="$$(git status --porcelain 2>/dev/null || true)"; \
+	if [ "$$before" != "$$after" ]; then \
+		echo "The tests changed the checkout (git status differs):"; \
+		diff <(echo "$$before") <(echo "$$after") || true; exit 1; fi
+
+lab: data ## open JupyterLab on the course (the .py lessons open as notebooks)
+	$(BIN)/jupyter lab --notebook-dir=.
+
+exercises: setup ## generate the student notebooks in exercises/ from solutions/
+	@$(COURSE) exercises generate
+
+sync: setup ## sync each notebooks/*.py with its paired .ipynb (the .py wins)
+	$(BIN)/jupytext --sync notebooks/[0-9][0-9]_*.py
+
+lint: setup ## ruff on the package, tests, notebooks and solutions
+	$(BIN)/ruff check src tests notebooks solutions
+
+clean: ## remove build outputs (keeps .venv and the data cache)
+	rm -rf build .pytest_cache .ruff_cache
+	find . -name __pycache__ -type d -prune -not -path './$(VENV)/*' -exec rm -rf {} +
+
+lock: ## re-resolve the stack from pyproject.toml and rewrite constraints.txt
+	rm -rf build/lock-venv && $(PYTHON) -m venv build/lock-venv
+	build/lock-venv/bin/python -m pip install --quiet -e ".[dev]"
+	{ echo "# Pinned versions that setup installs (make lock rewrites this file)."; \
+	  build/lock-venv/bin/python -m pip freeze --exclude-editable \
+	    | sed 's/^torch==\(.*\)+cpu$$/torch==\1/'; } > constraints.txt
+	rm -rf build/lock-venv
