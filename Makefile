@@ -16,7 +16,7 @@ export PYDEVD_DISABLE_FILE_VALIDATION := 1
 export MLFLOW_DISABLE_TELEMETRY := true
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: help setup data lessons test lab exercises sync lint clean lock
+.PHONY: help setup data lessons test lab exercises grade repro sync lint clean lock
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -53,6 +53,12 @@ lab: data ## open JupyterLab on the course (the .py lessons open as notebooks)
 
 exercises: setup ## generate the student notebooks in exercises/ from solutions/
 	@$(COURSE) exercises generate
+
+grade: setup ## grade submissions: make grade EXERCISE=01_traditional_workflow SUBMISSIONS=dir OUT=dir
+	@$(COURSE) grade $(EXERCISE) $(SUBMISSIONS) --out $(OUT) $(if $(JOBS),--jobs $(JOBS),)
+
+repro: data ## reproduce the project's DVC pipeline (prepare -> train -> evaluate)
+	@$(BIN)/dvc repro
 
 sync: setup ## sync each notebooks/*.py with its paired .ipynb (the .py wins)
 	$(BIN)/jupytext --sync notebooks/[0-9][0-9]_*.py

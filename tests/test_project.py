@@ -54,7 +54,7 @@ def test_ci_runs_the_readme_test_command() -> None:
 def test_make_help_lists_every_target() -> None:
     out = subprocess.run(["make", "-s", "help"], cwd=ROOT, capture_output=True, text=True,
                          check=True).stdout
-    for target in ("lessons", "test", "lab", "exercises", "clean", "setup", "data"):
+    for target in ("lessons", "test", "lab", "exercises", "clean", "setup", "data", "grade"):
         assert re.search(rf"make {target}\s+\S", out), f"`make help` lacks {target}"
 
 

@@ -109,6 +109,12 @@ def build_parser() -> argparse.ArgumentParser:
     chk = exercises.add_parser("check", help="solutions pass, student stubs fail")
     chk.add_argument("names", nargs="*")
     chk.set_defaults(func=_exercises_check)
+
+    from mlops_course.autograde.cli import add_commands as add_grade_commands
+    from mlops_course.pipeline import add_commands as add_pipeline_commands
+
+    add_grade_commands(commands)  # mlops-course grade ...
+    add_pipeline_commands(commands)  # mlops-course pipeline prepare|train|evaluate (dvc.yaml)
     return parser
 
 

@@ -1,8 +1,9 @@
 """Every lesson runs in fast mode, and its key results match the recorded ones.
 
-The expected values live in ``expected_metrics.json`` (fast mode). A change that shifts a
-lesson's numbers beyond the stated tolerance fails here: update the file on purpose,
-with the reason in the commit message.
+The expected values live in ``expected/<lesson>.json`` (fast mode): per metric a
+``value`` and optional ``rel_tol`` / ``abs_tol``. A change that shifts a lesson's numbers
+beyond the stated tolerance fails here: update the file on purpose, with the reason in
+the commit message.
 """
 
 from __future__ import annotations
@@ -15,14 +16,14 @@ import pytest
 
 from mlops_course import lessons
 
-EXPECTED_PATH = Path(__file__).with_name("expected_metrics.json")
-EXPECTED = json.loads(EXPECTED_PATH.read_text())
+EXPECTED_DIR = Path(__file__).with_name("expected")
+EXPECTED = {p.stem: json.loads(p.read_text()) for p in sorted(EXPECTED_DIR.glob("*.json"))}
 LESSONS = lessons.discover()
 
 
 def test_every_lesson_has_expected_metrics() -> None:
     missing = sorted({lesson.name for lesson in LESSONS} - set(EXPECTED))
-    assert not missing, f"add fast-mode expected metrics for {missing} to {EXPECTED_PATH.name}"
+    assert not missing, f"add fast-mode expected metrics for {missing} to {EXPECTED_DIR}/"
 
 
 @pytest.mark.notebook
