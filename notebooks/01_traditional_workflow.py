@@ -261,7 +261,7 @@ plt.show()
 
 # %% [markdown]
 # Every point should sit on the diagonal. The app feeds unscaled features to a model
-# trained on scaled ones, so it answers with nearly the same price for every house.
+# trained on scaled ones, so it answers high, almost flat prices whatever the house.
 # Nothing crashed and nothing warned: **skew is silent**. (Lesson 2 puts preprocessing and
 # model into one pipeline object that training and serving share.)
 #
