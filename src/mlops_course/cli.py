@@ -50,7 +50,10 @@ def _lessons_run(args: argparse.Namespace) -> int:
 def _exercises_generate(args: argparse.Namespace) -> int:
     from mlops_course.exercises import generate_exercises
 
-    changed = generate_exercises(args.names or None, check=args.check)
+    from mlops_course.exercises import load_exercise
+
+    names = [load_exercise(name).name for name in args.names] or None
+    changed = generate_exercises(names, check=args.check)
     for path in changed:
         print(("out of date: " if args.check else "wrote ") + str(path))
     if args.check and changed:
@@ -68,6 +71,7 @@ def _exercises_check(args: argparse.Namespace) -> int:
     status = 0
     for name in args.names or list_exercises():
         exercise = load_exercise(name)
+        name = exercise.name
         for label, answers, want in (("solution", exercise.answers, "pass"),
                                      ("student stub", exercise.stub_answers(), "not pass")):
             outcomes = grade_answers(exercise, answers)

@@ -191,7 +191,10 @@ def load_exercise(name_or_path: str | Path) -> Exercise:
 
     path = Path(name_or_path)
     if not path.suffix:
-        path = solution_path(str(name_or_path))
+        key = str(name_or_path)
+        key = f"{int(key):02d}_" if key.isdigit() else key
+        matches = [name for name in list_exercises() if name.startswith(key)]
+        path = solution_path(matches[0] if len(matches) == 1 else key)
     if not path.is_file():
         known = ", ".join(list_exercises()) or "none"
         raise ExerciseFormatError(f"No exercise {path.stem!r} (looked for {path}). Known: {known}.")
@@ -255,12 +258,14 @@ def student_notebook(exercise: Exercise) -> Any:
         f"tests). Graders also run {len(hidden)} hidden tests "
         f"({sum(t.points for t in hidden):g} points), so make your code right, not just green."
     )
-    cells = [v4.new_markdown_cell(banner)]
+    cells = []
     by_id = {t.grade_id: t for t in exercise.tests}
     for cell in exercise.cells:
         meta = {k: cell.metadata[k] for k in ("tags", "grade_id", "points") if k in cell.metadata}
         if cell.kind == "markdown":
             cells.append(v4.new_markdown_cell(cell.source))
+            if len(cells) == 1:  # after the title: how to work on it
+                cells.append(v4.new_markdown_cell(banner))
         elif cell.kind == "answer":
             cells.append(v4.new_code_cell(stub_solution(cell.source), metadata=meta))
         elif cell.kind == "test" and not by_id[cell.grade_id].hidden or cell.kind == "setup":
