@@ -29,6 +29,10 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[dev]"
 	$(BIN)/python -m ipykernel install --sys-prefix --name mlops-course \
 		--display-name "Python (mlops-course)" > /dev/null
+	@# JupyterLab opens the lessons' .py files as notebooks (Jupytext) on a double click
+	@mkdir -p $(VENV)/share/jupyter/lab/settings
+	@echo '{"@jupyterlab/docmanager-extension:plugin": {"defaultViewers": {"python": "Jupytext Notebook"}}}' \
+		> $(VENV)/share/jupyter/lab/settings/overrides.json
 	@touch $@
 	@echo "Environment ready: $(VENV)"
 
