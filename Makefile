@@ -53,7 +53,7 @@ test: data ## run the whole test suite (every lesson in fast mode, in parallel)
 		diff <(echo "$$before") <(echo "$$after") || true; exit 1; fi
 
 lab: data ## open JupyterLab on the course (the .py lessons open as notebooks)
-	$(BIN)/jupyter lab --notebook-dir=.
+	$(BIN)/jupyter lab --notebook-dir=. $(if $(filter 0,$(shell id -u)),--allow-root,) $(LAB_ARGS)
 
 exercises: setup ## generate the student notebooks in exercises/ from solutions/
 	@$(COURSE) exercises generate
