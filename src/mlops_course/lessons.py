@@ -123,6 +123,20 @@ def ensure_kernel() -> str:
     return config.KERNEL_NAME
 
 
+def _kernel_manager_class() -> type:
+    """A kernel manager that talks to the kernel over local IPC sockets, not TCP ports
+    (nothing listens on the network, and the kernel prints no transport warning)."""
+    from jupyter_client.manager import AsyncKernelManager
+
+    class IPCKernelManager(AsyncKernelManager):
+        def __init__(self, **kwargs: Any) -> None:
+            if os.name == "posix":
+                kwargs.setdefault("transport", "ipc")
+            super().__init__(**kwargs)
+
+    return IPCKernelManager
+
+
 def read_lesson(lesson: Lesson) -> Any:
     """Read a lesson's py:percent source as an nbformat notebook."""
     import jupytext
@@ -176,6 +190,7 @@ def run_lesson(
             progress_bar={"desc": lesson.name, "leave": False} if progress else False,
             cwd=str(output_dir),
             execution_timeout=cell_timeout_s,
+            kernel_manager_class=_kernel_manager_class(),
         )
     except PapermillExecutionError as exc:
         status, error = "failed", _describe_failure(exc)
