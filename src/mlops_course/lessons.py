@@ -166,7 +166,7 @@ def run_lesson(
     *,
     fast: bool,
     output_dir: Path | None = None,
-    progress: bool = True,
+    progress: bool | str = True,
     cell_timeout_s: int = 1800,
 ) -> LessonResult:
     """Execute one lesson through papermill and return its result (never raises for a
@@ -187,7 +187,8 @@ def run_lesson(
             str(output_path),
             parameters={"FAST": fast},
             kernel_name=kernel,
-            progress_bar={"desc": lesson.name, "leave": False} if progress else False,
+            progress_bar={"desc": progress if isinstance(progress, str) else lesson.name,
+                          "leave": False} if progress else False,
             cwd=str(output_dir),
             execution_timeout=cell_timeout_s,
             kernel_manager_class=_kernel_manager_class(),
@@ -266,7 +267,8 @@ def run_lessons(
     print(f"Running {len(lessons)} lesson(s) in {mode} mode -> {output_dir}", flush=True)
     results = []
     for i, lesson in enumerate(lessons, 1):
-        result = run_lesson(lesson, fast=fast, output_dir=output_dir, progress=progress)
+        label = f"[{i}/{len(lessons)}] {lesson.name}" if progress else False
+        result = run_lesson(lesson, fast=fast, output_dir=output_dir, progress=label)
         results.append(result)
         mark = "ok    " if result.ok else "FAILED"
         print(f"[{i}/{len(lessons)}] {mark} {lesson.name} ({result.seconds:.1f} s)", flush=True)
