@@ -48,9 +48,7 @@ def _lessons_run(args: argparse.Namespace) -> int:
 
 
 def _exercises_generate(args: argparse.Namespace) -> int:
-    from mlops_course.exercises import generate_exercises
-
-    from mlops_course.exercises import load_exercise
+    from mlops_course.exercises import generate_exercises, load_exercise
 
     names = [load_exercise(name).name for name in args.names] or None
     changed = generate_exercises(names, check=args.check)
