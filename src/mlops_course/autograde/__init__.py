@@ -1,10 +1,27 @@
-"""Grading exercises: student code and probes run in a separate process; the trusted
-side checks the plain data they return.
+"""Grading exercises: student code runs in a sandboxed worker process; the trusted side
+checks the plain data it returns.
 
-See :mod:`mlops_course.exercises` for the format and :func:`grade_answers` for the
-entry point.
+::
+
+    grade_answers(exercise, answers)        one set of answer cells -> TestOutcome per test
+    grade_folder(name, submissions, out)    a folder of notebooks -> grades.csv, json, md
+
+See :mod:`mlops_course.exercises` for the exercise format,
+:mod:`mlops_course.autograde.sandbox` for the sandbox, and ``mlops-course grade --help``.
 """
 
-from mlops_course.autograde.core import TestOutcome, grade_answers
+from mlops_course.autograde.batch import BatchReport, grade_folder, summarize
+from mlops_course.autograde.core import TestOutcome, grade_answers, run_submission
+from mlops_course.autograde.sandbox import Limits, Sandbox, SandboxError
 
-__all__ = ["TestOutcome", "grade_answers"]
+__all__ = [
+    "BatchReport",
+    "Limits",
+    "Sandbox",
+    "SandboxError",
+    "TestOutcome",
+    "grade_answers",
+    "grade_folder",
+    "run_submission",
+    "summarize",
+]

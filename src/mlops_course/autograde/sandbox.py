@@ -1,0 +1,796 @@
+"""The sandbox that student code runs in: limits, a separate user, namespaces, a cgroup.
+
+One :class:`Sandbox` is chosen per grading run by :meth:`Sandbox.detect`, which tries
+the strongest mode this machine allows and keeps the first that passes a preflight
+(a real worker started in it, importing the course package):
+
+============ ============================================================================
+mode         layers (each includes everything below it in the table)
+============ ============================================================================
+namespaces   root: new network (loopback only), mount, PID, IPC and UTS namespaces; a
+             minimal read-only root that holds only system folders, the Python
+             installation, the course package and its data (no ``solutions/``, no
+             ``.git``, no other submission, no output folder); private ``/tmp``;
+             a separate unprivileged uid per concurrent job; a cgroup per run
+             (memory and process count of the whole submission) where cgroups are
+             writable
+userns       not root, user namespaces allowed: the same namespaces and root, but the
+             code runs as your uid (mapped) and without a cgroup
+uid          root without namespaces: separate uid, cgroup; the host's file system
+             (world-readable files, ``/tmp``) and network stay reachable
+limits       anything else: resource limits and a process group only
+============ ============================================================================
+
+Always on, in every mode: a fresh temporary folder as the working directory, a
+scrubbed environment (``PYTHONHASHSEED=0``, one BLAS thread), ``RLIMIT_AS`` / ``CPU``
+/ ``FSIZE`` / ``NOFILE`` / ``NPROC`` / ``CORE``, a wall-clock limit enforced by the
+grader, and ``SIGKILL`` to the whole process group (or PID namespace) at the end.
+Output goes to a file the grader owns (capped by ``RLIMIT_FSIZE``); results come back
+over a pipe, one step at a time (see :mod:`mlops_course.autograde.worker`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import pwd
+import re
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from mlops_course import config
+from mlops_course.errors import MlopsCourseError
+
+MODES = ("namespaces", "userns", "uid", "limits")
+SANDBOX_UID_BASE = 59000  # uid of job slot N is SANDBOX_UID_BASE + N (root modes only)
+MAX_SLOTS = 256
+LAUNCHER = Path(__file__).with_name("launcher.py")
+SETUP_FAILED = 125
+MAX_LINE_BYTES = 2_000_000  # one answer line: a probe value is capped at 1 MB in the worker
+MAX_NOISE_BYTES = 16_000_000  # more stray bytes than this on the result pipe: stop the run
+STARTUP_TIMEOUT_S = 60.0
+SANDBOX_WORKDIR = "/tmp/work"
+
+
+class SandboxError(MlopsCourseError):
+    """The sandbox could not be started at all (not a problem of the submission)."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Resource limits of one submission.
+
+    Parameters
+    ----------
+    timeout_s:
+        Wall-clock budget of the whole submission (all its cells and probes, restarts
+        included). What is not done by then is graded ``timeout``.
+    step_timeout_s:
+        Budget of one answer cell or one test's probe. Default: the submission's
+        budget shared out, ``timeout_s / (answer cells + tests + 1)`` (at least 1 s), so
+        that endless loops lose only the tests that run into them, never the others.
+    memory_mb:
+        Address space of each process (``RLIMIT_AS``); the cgroup, where there is one,
+        caps the resident memory of all the submission's processes at twice this.
+    max_processes:
+        Processes and threads the sandbox user may have at once (``RLIMIT_NPROC``, and
+        ``pids.max`` in the cgroup).
+    max_file_mb:
+        Largest file the code may write, its printed output included (``RLIMIT_FSIZE``).
+    disk_mb:
+        Size of the private ``/tmp`` (namespaces modes).
+    max_open_files:
+        ``RLIMIT_NOFILE``.
+    """
+
+    timeout_s: float = 120.0
+    step_timeout_s: float | None = None
+    memory_mb: int = 2048
+    max_processes: int = 64
+    max_file_mb: int = 64
+    disk_mb: int = 256
+    max_open_files: int = 256
+
+    def __post_init__(self) -> None:
+        for name in ("timeout_s", "memory_mb", "max_processes", "max_file_mb", "disk_mb",
+                     "max_open_files"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"Limits.{name} must be positive, got {getattr(self, name)}")
+        if self.memory_mb < 256:
+            raise ValueError(f"memory_mb={self.memory_mb} is too small to start Python with "
+                             "NumPy and pandas; use at least 256 (default 2048)")
+
+    def step_budget_s(self, steps: int = 3) -> float:
+        """The time budget of one answer cell or probe when there are ``steps`` of them."""
+        return self.step_timeout_s or max(1.0, self.timeout_s / (max(steps, 3) + 1))
+
+    def rlimits(self, extra_processes: int = 0) -> dict[str, tuple[int, int]]:
+        """The ``setrlimit`` values (soft, hard) the launcher applies before the worker."""
+        cpu = int(self.timeout_s) + 5
+        nproc = self.max_processes + extra_processes
+        return {
+            "AS": (self.memory_mb << 20,) * 2,
+            "CPU": (cpu, cpu + 1),
+            "FSIZE": (self.max_file_mb << 20,) * 2,
+            "NOFILE": (self.max_open_files,) * 2,
+            "NPROC": (nproc, nproc),
+            "CORE": (0, 0),
+        }
+
+    def describe(self) -> str:
+        """One line for the summary."""
+        step = (f"{self.step_timeout_s:g} s" if self.step_timeout_s else "a fair share")
+        return (f"{self.timeout_s:g} s per submission ({step} per test), "
+                f"{self.memory_mb} MB memory, {self.max_processes} processes, "
+                f"{self.max_file_mb} MB per file")
+
+
+# --------------------------------------------------------------------------- cgroups
+
+@dataclass(frozen=True)
+class _CgroupLayout:
+    """Where this process may create child cgroups for memory and pids."""
+
+    version: int
+    memory: Path  # parent folder for the memory controller (v2: the one folder)
+    pids: Path
+
+    @classmethod
+    def detect(cls) -> _CgroupLayout | None:
+        """Find a writable cgroup (v2 with memory+pids delegated, or v1 hierarchies)."""
+        try:
+            own = Path("/proc/self/cgroup").read_text().splitlines()
+            mounts = Path("/proc/mounts").read_text().splitlines()
+        except OSError:
+            return None
+        paths = {}
+        for line in own:
+            _, controllers, path = line.split(":", 2)
+            for controller in controllers.split(",") if controllers else [""]:
+                paths[controller] = path.lstrip("/")
+        v1, v2 = {}, None
+        for line in mounts:
+            parts = line.split()
+            if len(parts) < 4:
+                continue
+            if parts[2] == "cgroup2":
+                v2 = Path(parts[1])
+            elif parts[2] == "cgroup":
+                for option in parts[3].split(","):
+                    if option in ("memory", "pids"):
+                        v1[option] = Path(parts[1])
+        if v2 is not None and "" in paths:
+            base = v2 / paths[""]
+            try:
+                delegated = (base / "cgroup.subtree_control").read_text().split()
+            except OSError:
+                delegated = []
+            if {"memory", "pids"} <= set(delegated) and os.access(base, os.W_OK):
+                return cls(2, base, base)
+        if {"memory", "pids"} <= set(v1) and {"memory", "pids"} <= set(paths):
+            memory, pids = v1["memory"] / paths["memory"], v1["pids"] / paths["pids"]
+            if os.access(memory, os.W_OK) and os.access(pids, os.W_OK):
+                return cls(1, memory, pids)
+        return None
+
+
+class _Cgroup:
+    """One run's cgroup: created with limits, joined by the launcher, removed after."""
+
+    def __init__(self, layout: _CgroupLayout, name: str, memory_bytes: int, pids: int) -> None:
+        self.layout = layout
+        self.dirs = sorted({layout.memory / name, layout.pids / name})
+        for folder in self.dirs:
+            folder.mkdir()
+        if layout.version == 2:
+            folder = self.dirs[0]
+            (folder / "memory.max").write_text(str(memory_bytes))
+            if (folder / "memory.swap.max").exists():
+                (folder / "memory.swap.max").write_text("0")
+            (folder / "pids.max").write_text(str(pids))
+        else:
+            (layout.memory / name / "memory.limit_in_bytes").write_text(str(memory_bytes))
+            (layout.pids / name / "pids.max").write_text(str(pids))
+        self.memory_dir = layout.memory / name
+
+    @property
+    def procs_files(self) -> list[str]:
+        return [str(folder / "cgroup.procs") for folder in self.dirs]
+
+    def oom_kills(self) -> int:
+        """How many processes the kernel killed for memory in this cgroup."""
+        name = "memory.events" if self.layout.version == 2 else "memory.oom_control"
+        try:
+            text = (self.memory_dir / name).read_text()
+        except OSError:
+            return 0
+        match = re.search(r"^oom_kill (\d+)$", text, re.MULTILINE)
+        return int(match.group(1)) if match else 0
+
+    def remove(self) -> None:
+        """Kill anything left inside, then remove the folders."""
+        for folder in self.dirs:
+            for _ in range(100):
+                try:
+                    pids = [int(p) for p in (folder / "cgroup.procs").read_text().split()]
+                except OSError:
+                    break
+                if not pids:
+                    break
+                for pid in pids:
+                    with contextlib.suppress(ProcessLookupError, PermissionError):
+                        os.kill(pid, signal.SIGKILL)
+                time.sleep(0.01)
+            for _ in range(100):
+                try:
+                    folder.rmdir()
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:
+                    time.sleep(0.02)
+
+
+# ------------------------------------------------------------------------ job slots
+
+class _Slot:
+    """A job slot, exclusive across every grader on this machine (an flock'ed file)."""
+
+    def __init__(self) -> None:
+        folder = Path(tempfile.gettempdir()) / f"mlops-course-grading-{os.getuid()}"
+        folder.mkdir(mode=0o700, exist_ok=True)
+        if folder.stat().st_uid != os.getuid() or folder.stat().st_mode & 0o077:
+            raise SandboxError(f"{folder} is not private to you (owner or mode changed); "
+                               "remove it and grade again")
+        self.handle: IO[str] | None = None
+        for number in range(MAX_SLOTS):
+            uid = SANDBOX_UID_BASE + number
+            if _uid_has_account(uid):
+                continue
+            handle = open(folder / f"slot-{number}.lock", "a")  # noqa: SIM115 - held open
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                handle.close()
+                continue
+            self.handle, self.number, self.uid = handle, number, uid
+            return
+        raise SandboxError(f"all {MAX_SLOTS} grading slots are busy; wait for other graders")
+
+    def release(self) -> None:
+        if self.handle is not None:
+            self.handle.close()
+            self.handle = None
+
+
+def _uid_has_account(uid: int) -> bool:
+    try:
+        pwd.getpwuid(uid)
+    except KeyError:
+        return False
+    return True
+
+
+def _processes_of(uid: int) -> list[int]:
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with contextlib.suppress(OSError):
+                if os.stat(f"/proc/{entry}").st_uid == uid:
+                    pids.append(int(entry))
+    return pids
+
+
+def _kill_uid(uid: int) -> None:
+    """SIGKILL every process of ``uid`` until none is left (fork loops included)."""
+    for _ in range(200):
+        pids = _processes_of(uid)
+        if not pids:
+            return
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+        time.sleep(0.01)
+
+
+def _user_process_count() -> int:
+    try:
+        return len(_processes_of(os.getuid()))
+    except OSError:
+        return 0
+
+
+# ---------------------------------------------------------------------- the worker
+
+@dataclass
+class StepFailure:
+    """A step that got no answer: the worker died or overran its time."""
+
+    status: str  # "timeout", "memory" or "crashed"
+    message: str
+
+
+@dataclass
+class WorkerProcess:
+    """A running worker inside the sandbox, and the grader's end of its two pipes."""
+
+    popen: subprocess.Popen[bytes]
+    read_fd: int
+    write_fd: int
+    run_dir: Path
+    mode: str
+    uid: int | None
+    cgroup: _Cgroup | None
+    started: float
+    stray_bytes: int = 0
+    stray_lines: int = 0
+    _buffer: bytearray = field(default_factory=bytearray)
+    _eof: bool = False
+
+    # -- transport
+    def _read_line(self, deadline: float) -> bytes | None:
+        """One line from the worker; None at EOF; TimeoutError after ``deadline``."""
+        while True:
+            newline = self._buffer.find(b"\n")
+            if newline >= 0:
+                line = bytes(self._buffer[:newline])
+                del self._buffer[: newline + 1]
+                return line
+            if len(self._buffer) > MAX_LINE_BYTES:
+                self.stray_bytes += len(self._buffer)
+                self._buffer.clear()
+                if self.stray_bytes > MAX_NOISE_BYTES:
+                    raise _Flood()
+            if self._eof:
+                return None
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError()
+            ready, _, _ = select.select([self.read_fd], [], [], remaining)
+            if ready:
+                chunk = os.read(self.read_fd, 1 << 16)
+                if not chunk:
+                    self._eof = True
+                self._buffer += chunk
+
+    def _send(self, message: dict[str, Any], deadline: float) -> bool:
+        data = memoryview(json.dumps(message).encode() + b"\n")
+        while data:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError()
+            _, ready, _ = select.select([], [self.write_fd], [], remaining)
+            if ready:
+                try:
+                    written = os.write(self.write_fd, data[: 1 << 16])
+                except (BrokenPipeError, OSError):
+                    return False
+                data = data[written:]
+        return True
+
+    def _receive(self, token: str | None, deadline: float) -> dict[str, Any] | None:
+        """The answer carrying ``token`` (or the hello); stray lines are counted."""
+        while True:
+            line = self._read_line(deadline)
+            if line is None:
+                return None
+            try:
+                record = json.loads(line)
+            except (ValueError, RecursionError):
+                record = None
+            if isinstance(record, dict):
+                if token is None and record.get("hello") == 1:
+                    return record
+                if token is not None and record.get("token") == token:
+                    return record
+            self.stray_lines += 1
+            self.stray_bytes += len(line)
+            if self.stray_bytes > MAX_NOISE_BYTES:
+                raise _Flood()
+
+    # -- steps
+    def wait_ready(self, deadline: float) -> bool:
+        """Wait for the worker's hello; False if it died or did not start in time."""
+        try:
+            return self._receive(None, deadline) is not None
+        except (TimeoutError, _Flood):
+            return False
+
+    def step(self, message: dict[str, Any], budget_s: float, deadline: float
+             ) -> dict[str, Any] | StepFailure:
+        """Send one step, wait for its answer; kill the worker if it does not come."""
+        token = os.urandom(12).hex()
+        soft = max(0.01, min(budget_s, deadline - time.monotonic()))
+        hard = min(time.monotonic() + soft + max(1.0, 0.1 * soft), deadline + 1.0)
+        try:
+            if not self._send({**message, "timeout": soft, "token": token}, hard):
+                return self._died()
+            record = self._receive(token, hard)
+        except TimeoutError:
+            self.kill()
+            return StepFailure("timeout", f"took longer than {soft:.3g} s and was stopped")
+        except _Flood:
+            self.kill()
+            return StepFailure("crashed", "wrote more than 16 MB of stray data to the "
+                                          "grader's pipe and was stopped")
+        if record is None:
+            return self._died()
+        return record
+
+    def _died(self) -> StepFailure:
+        code = self.wait(5.0)
+        oom = self.cgroup.oom_kills() if self.cgroup else 0
+        tail = self.output_tail()
+        signum = -code if code is not None and code < 0 else (
+            code - 128 if code is not None and 128 < code < 160 else None)
+        if oom or "MemoryError" in tail or "bad_alloc" in tail:
+            return StepFailure("memory", "ran out of memory and was killed")
+        if signum == signal.SIGXCPU:
+            return StepFailure("timeout", "used up its CPU time limit")
+        if signum is not None:
+            how = f"killed by {signal.Signals(signum).name}" if signum in signal.valid_signals(
+            ) else f"killed by signal {signum}"
+        else:
+            how = f"exit code {code}"
+        last = tail.strip().splitlines()[-1:] if tail.strip() else []
+        detail = f": {last[0][:200]}" if last else ""
+        return StepFailure("crashed", f"the process ended ({how}){detail}")
+
+    # -- life cycle
+    def output_tail(self, size: int = 4000) -> str:
+        """The end of what the worker printed (for crash messages)."""
+        path = self.run_dir / "output.log"
+        try:
+            with open(path, "rb") as handle:
+                handle.seek(max(0, path.stat().st_size - size))
+                return handle.read().decode(errors="replace")
+        except OSError:
+            return ""
+
+    def wait(self, timeout_s: float) -> int | None:
+        """The launcher's exit status, or None if it is still running after ``timeout_s``."""
+        try:
+            return self.popen.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def finish(self) -> None:
+        """Ask the worker to exit; kill it if it does not."""
+        with contextlib.suppress(TimeoutError):
+            self._send({"op": "bye"}, time.monotonic() + 1.0)
+        if self.wait(2.0) is None:
+            self.kill()
+
+    def kill(self) -> None:
+        """SIGKILL the whole process group (and PID namespace, and uid), then reap."""
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.popen.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.popen.wait(10.0)
+        if self.mode == "uid" and self.uid is not None:
+            _kill_uid(self.uid)
+
+    def close(self) -> None:
+        """Kill what is left and release every resource (pipes, cgroup, folder)."""
+        if self.popen.poll() is None:
+            self.kill()
+        if self.mode == "uid" and self.uid is not None:
+            _kill_uid(self.uid)
+        for fd in (self.read_fd, self.write_fd):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        if self.cgroup is not None:
+            self.cgroup.remove()
+        _rmtree(self.run_dir)
+
+
+class _Flood(Exception):
+    """The worker wrote too much stray data to the result pipe."""
+
+
+def _rmtree(path: Path) -> None:
+    def make_writable(func, name, exc_info):  # noqa: ANN001
+        with contextlib.suppress(OSError):
+            os.chmod(os.path.dirname(name), 0o700)
+            os.chmod(name, 0o700)
+            func(name)
+
+    shutil.rmtree(path, onerror=make_writable)
+
+
+# --------------------------------------------------------------------- the sandbox
+
+def _readable_roots() -> list[str]:
+    """Folders the worker must see, read-only: Python, the venv, the package, the data."""
+    import mlops_course
+
+    wanted = {sys.prefix, sys.base_prefix, os.path.dirname(os.path.realpath(sys.executable)),
+              str(Path(mlops_course.__file__).resolve().parents[1])}
+    import site
+
+    for packages in site.getsitepackages():
+        wanted.add(packages)
+        for pth in Path(packages).glob("*.pth"):
+            with contextlib.suppress(OSError, UnicodeDecodeError):
+                for line in pth.read_text().splitlines():
+                    if line.startswith("/") and os.path.isdir(line.strip()):
+                        wanted.add(line.strip())
+    data = config.data_dir()
+    if data.is_dir():
+        wanted.add(str(data))
+    roots: list[str] = []
+    for path in sorted({os.path.realpath(p) for p in wanted if os.path.exists(p)}):
+        if path.startswith(("/usr/", "/etc/")) or path in ("/usr", "/etc"):
+            continue
+        if not any(path == root or path.startswith(root + "/") for root in roots):
+            roots.append(path)
+    return roots
+
+
+@dataclass
+class Sandbox:
+    """Starts workers in one sandbox mode; see the module docstring for the modes.
+
+    Use :meth:`detect` rather than the constructor: it picks the strongest mode that
+    works here and says what is missing.
+    """
+
+    mode: str
+    limits: Limits = field(default_factory=Limits)
+    use_cgroup: bool = True
+    degraded: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"unknown sandbox mode {self.mode!r}; choose one of {MODES}")
+        self._cgroup_layout = _CgroupLayout.detect() if (
+            self.use_cgroup and self.mode in ("namespaces", "uid")) else None
+
+    # -- choice
+    @classmethod
+    def detect(cls, limits: Limits | None = None, *, modes: tuple[str, ...] | None = None
+               ) -> Sandbox:
+        """The strongest sandbox that works on this machine, checked by a preflight run.
+
+        Parameters
+        ----------
+        limits:
+            Resource limits of each run (default :class:`Limits`).
+        modes:
+            Modes to try, strongest first (default: all that can apply to this user).
+
+        Raises
+        ------
+        SandboxError
+            Not even the ``limits`` mode can start a worker (broken installation).
+        """
+        limits = limits or Limits()
+        key = modes or ()
+        if key not in _DETECTED:
+            _DETECTED[key] = _detect(modes)
+        mode, use_cgroup, degraded = _DETECTED[key]
+        return cls(mode, limits, use_cgroup, degraded)
+
+    def with_limits(self, limits: Limits) -> Sandbox:
+        """The same sandbox with other limits."""
+        return Sandbox(self.mode, limits, self.use_cgroup, self.degraded)
+
+    def describe(self) -> str:
+        """What protects the machine, in one paragraph (printed once per batch)."""
+        layers = {
+            "namespaces": "network, mount and PID namespaces, a minimal read-only root, "
+                          "a separate uid per job",
+            "userns": "user, network, mount and PID namespaces, a minimal read-only root",
+            "uid": "a separate uid per job",
+            "limits": "resource limits only",
+        }[self.mode]
+        cgroup = (f", cgroup v{self._cgroup_layout.version} (memory, processes)"
+                  if self._cgroup_layout else "")
+        text = f"sandbox: {self.mode} ({layers}{cgroup}); limits: {self.limits.describe()}"
+        notes = list(self.degraded)
+        if self.mode in ("namespaces", "uid") and self.use_cgroup and not self._cgroup_layout:
+            notes.append("no writable cgroup: memory is capped per process (RLIMIT_AS), "
+                         "not per submission")
+        return text + "".join(f"\n  degraded: {note}" for note in notes)
+
+    # -- runs
+    @contextlib.contextmanager
+    def start(self) -> Iterator[WorkerProcess]:
+        """Start one worker in a fresh sandbox; kill it and clean up on exit."""
+        slot = _Slot() if self.mode in ("namespaces", "uid") else None
+        run_dir = Path(tempfile.mkdtemp(prefix="mlops-grade-"))
+        worker: WorkerProcess | None = None
+        opened: list[int] = []
+        try:
+            worker = self._spawn(slot, run_dir, opened)
+            yield worker
+        finally:
+            if worker is not None:
+                worker.close()
+            else:
+                for fd in opened:
+                    with contextlib.suppress(OSError):
+                        os.close(fd)
+                _rmtree(run_dir)
+            if slot is not None:
+                slot.release()
+
+    def _spawn(self, slot: _Slot | None, run_dir: Path, opened: list[int]) -> WorkerProcess:
+        uid = slot.uid if slot else os.getuid()
+        gid = slot.uid if slot else os.getgid()
+        namespaced = self.mode in ("namespaces", "userns")
+        if self.mode == "uid":
+            _kill_uid(uid)  # a leftover from a grader that was killed
+        if namespaced:
+            (run_dir / "root").mkdir()
+            cwd = SANDBOX_WORKDIR
+        else:
+            cwd = str(run_dir / "work")
+            os.mkdir(cwd, 0o700)
+            if self.mode == "uid":
+                os.chmod(run_dir, 0o711)
+                os.chown(cwd, uid, gid)
+        cgroup = None
+        if self._cgroup_layout is not None and slot is not None:
+            name = f"mlops-grade-{os.getpid()}-{slot.number}"
+            try:
+                cgroup = _Cgroup(self._cgroup_layout, name, 2 * (self.limits.memory_mb << 20),
+                                 self.limits.max_processes)
+            except OSError as exc:
+                raise SandboxError(f"could not create the cgroup {name}: {exc}") from exc
+        try:
+            to_worker = os.pipe()
+            opened.extend(to_worker)
+            from_worker = os.pipe()
+            opened.extend(from_worker)
+            log = os.open(run_dir / "output.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            opened.append(log)
+            extra = _user_process_count() if self.mode in ("limits", "userns") else 0
+            cfg = {
+                "mode": self.mode,
+                "uid": uid,
+                "gid": gid,
+                "root": str(run_dir / "root"),
+                "cwd": cwd,
+                "binds": _readable_roots() + ["/usr", "/etc"],
+                "symlinks": [[p, os.readlink(p)] for p in ("/bin", "/lib", "/lib64", "/sbin",
+                                                           "/lib32", "/libx32")
+                             if os.path.islink(p)],
+                "disk_mb": self.limits.disk_mb,
+                "loopback": True,
+                "cgroup_procs": cgroup.procs_files if cgroup else [],
+                "rlimits": self.limits.rlimits(extra),
+                "fds": [to_worker[0], from_worker[1]],
+                "argv": [sys.executable, "-s", "-P", "-B", "-m", "mlops_course.autograde.worker",
+                         str(to_worker[0]), str(from_worker[1])],
+                "env": _worker_env(cwd),
+            }
+            for path in ("/bin", "/lib", "/lib64", "/sbin", "/lib32", "/libx32"):
+                if os.path.isdir(path) and not os.path.islink(path):
+                    cfg["binds"].append(path)
+            popen = subprocess.Popen(
+                [sys.executable, "-I", "-S", str(LAUNCHER), json.dumps(cfg)],
+                pass_fds=(to_worker[0], from_worker[1]), stdin=subprocess.DEVNULL,
+                stdout=log, stderr=log, cwd=run_dir, env={"PATH": "/usr/bin:/bin"},
+                start_new_session=True, close_fds=True,
+            )
+        except BaseException:
+            if cgroup is not None:
+                cgroup.remove()
+            raise
+        for fd in (to_worker[0], from_worker[1], log):
+            os.close(fd)
+            opened.remove(fd)
+        os.set_blocking(to_worker[1], False)
+        return WorkerProcess(popen, from_worker[0], to_worker[1], run_dir, self.mode,
+                             uid if self.mode == "uid" else None, cgroup, time.monotonic())
+
+    def preflight(self) -> str | None:
+        """Start a worker and run a tiny probe in it; None if it works, else why not."""
+        code = ("def probe():\n    import os, mlops_course, numpy\n"
+                "    return {'uid': os.getuid(), 'cwd': os.getcwd()}\n")
+        with self.start() as worker:
+            deadline = time.monotonic() + STARTUP_TIMEOUT_S
+            if not worker.wait_ready(deadline):
+                worker.wait(5.0)
+                tail = worker.output_tail().strip().splitlines()
+                return tail[-1] if tail else f"the worker did not start (mode {self.mode})"
+            answer = worker.step({"op": "probe", "grade_id": "preflight", "source": code},
+                                 30.0, deadline)
+            if isinstance(answer, StepFailure):
+                return answer.message
+            if answer.get("status") != "ok":
+                return answer.get("error", "preflight failed")
+            worker.finish()
+            if self.mode in ("namespaces", "uid") and answer["value"]["uid"] == 0:
+                return "the worker still ran as root"
+        return None
+
+
+_DETECTED: dict[tuple[str, ...], tuple[str, bool, tuple[str, ...]]] = {}
+
+
+def _detect(modes: tuple[str, ...] | None) -> tuple[str, bool, tuple[str, ...]]:
+    root = os.geteuid() == 0
+    linux = sys.platform.startswith("linux")
+    candidates = modes or tuple(m for m in MODES if (
+        m == "limits" or (linux and (m in ("namespaces", "uid")) == root)))
+    failures: list[str] = []
+    for mode in candidates:
+        for use_cgroup in ((True, False) if mode in ("namespaces", "uid") else (False,)):
+            sandbox = Sandbox(mode, use_cgroup=use_cgroup)
+            if use_cgroup and sandbox._cgroup_layout is None:
+                continue
+            try:
+                problem = sandbox.preflight()
+            except (OSError, SandboxError) as exc:
+                problem = str(exc)
+            if problem is None:
+                return mode, use_cgroup, tuple(failures) + _weaknesses(mode)
+            failures.append(f"mode {mode}{' with cgroup' if use_cgroup else ''} failed: "
+                            f"{problem}")
+    raise SandboxError("No sandbox could start a grading worker:\n  " + "\n  ".join(failures)
+                       + "\nFix: check that `python -c 'import mlops_course'` works with this "
+                         "interpreter and that the temporary folder is writable.")
+
+
+def _weaknesses(mode: str) -> tuple[str, ...]:
+    if mode == "namespaces":
+        return ()
+    if mode == "userns":
+        return ("not root: submissions run as your own uid (inside a user namespace) and "
+                "without a cgroup; run the grader as root for a separate uid",)
+    if mode == "uid":
+        return ("no namespaces: submissions can reach the network and read every "
+                "world-readable file (solutions/ and .git included); run as root where "
+                "`unshare --net --mount --pid` works (a VM or a privileged container)",)
+    return ("limits only: submissions run as your user, can read your files (solutions/ "
+            "included), reach the network and signal your processes; grade untrusted work "
+            "as root on Linux (a VM or a privileged container)",)
+
+
+def _worker_env(cwd: str) -> dict[str, str]:
+    """The complete environment of the worker: nothing is inherited from the grader."""
+    venv_bin = os.path.dirname(sys.executable)
+    return {
+        "PATH": f"{venv_bin}:/usr/local/bin:/usr/bin:/bin",
+        "HOME": cwd,
+        "TMPDIR": cwd,
+        "LANG": "C.UTF-8",
+        "LC_ALL": "C.UTF-8",
+        "PYTHONHASHSEED": "0",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONNOUSERSITE": "1",
+        "OMP_NUM_THREADS": "1",
+        "OPENBLAS_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+        "NUMEXPR_NUM_THREADS": "1",
+        "VECLIB_MAXIMUM_THREADS": "1",
+        "LOKY_MAX_CPU_COUNT": "1",
+        "MPLBACKEND": "Agg",
+        "MPLCONFIGDIR": f"{cwd}/.matplotlib",
+        "XDG_CACHE_HOME": f"{cwd}/.cache",
+        "TORCHINDUCTOR_CACHE_DIR": f"{cwd}/.torchinductor",
+        "MLOPS_COURSE_HOME": str(config.project_root()),
+        "MLOPS_COURSE_DATA_DIR": str(config.data_dir()),
+        "MLOPS_COURSE_BUILD_DIR": f"{cwd}/build",
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+        "DVC_NO_ANALYTICS": "1",
+        "PYDEVD_DISABLE_FILE_VALIDATION": "1",
+    }
+
+
+def describe_limits(limits: Limits) -> dict[str, Any]:
+    """The limits as plain data (stored in each result, part of the resume key)."""
+    return asdict(limits)
