@@ -27,6 +27,7 @@ from mlops_course.autograde.gradebook import (
 )
 from mlops_course.autograde.sandbox import Limits, Sandbox
 from mlops_course.autograde.submissions import (
+    MAX_SUBMISSION_BYTES,
     SubmissionFile,
     find_submissions,
     read_submission,
@@ -56,6 +57,7 @@ def grade_folder(
     limits: Limits | None = None,
     sandbox: Sandbox | None = None,
     progress: bool = True,
+    max_submission_bytes: int = MAX_SUBMISSION_BYTES,
 ) -> BatchReport:
     """Grade every submission in ``submissions_dir``; write results to ``out_dir``.
 
@@ -79,6 +81,8 @@ def grade_folder(
         works here); its limits are replaced by ``limits`` when both are given.
     progress:
         Show a progress bar on stderr.
+    max_submission_bytes:
+        A larger submission file is not read (``unreadable``; default 20 MB).
     """
     from tqdm import tqdm
 
@@ -95,7 +99,7 @@ def grade_folder(
                file=sys.stderr, disable=not progress, dynamic_ncols=True)
     with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="grade") as pool:
         futures = {pool.submit(_grade_one, exercise, item, sandbox, key, submissions_dir,
-                               out_dir): item for item in found}
+                               out_dir, max_submission_bytes): item for item in found}
         try:
             for future in as_completed(futures):
                 result = future.result()
@@ -114,9 +118,9 @@ def grade_folder(
 
 
 def _grade_one(exercise: Exercise, item: SubmissionFile, sandbox: Sandbox, key: str,
-               submissions_dir: Path, out_dir: Path) -> SubmissionResult:
+               submissions_dir: Path, out_dir: Path, max_bytes: int) -> SubmissionResult:
     """Grade one submission (or reuse its stored result); never raises for its content."""
-    submission = read_submission(item, exercise)
+    submission = read_submission(item, exercise, max_bytes=max_bytes)
     try:
         source_name = str(item.path.relative_to(submissions_dir))
     except ValueError:

@@ -32,6 +32,8 @@ def add_commands(commands: Any) -> None:
                             "--timeout)")
     grade.add_argument("--memory-mb", type=_positive(int), default=2048,
                        help="address space per process in MB (default 2048)")
+    grade.add_argument("--max-submission-mb", type=_positive(float), default=20.0,
+                       help="larger submission files are not read (default 20)")
     grade.add_argument("--no-progress", action="store_true", help="no progress bar")
     grade.set_defaults(func=_grade)
 
@@ -76,6 +78,7 @@ def _grade(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise MlopsCourseError(str(exc)) from exc
     report = grade_folder(_resolve_exercise(args.exercise), args.submissions, args.out,
-                          jobs=args.jobs, limits=limits, progress=not args.no_progress)
+                          jobs=args.jobs, limits=limits, progress=not args.no_progress,
+                          max_submission_bytes=int(args.max_submission_mb * 1e6))
     print(summarize(report))
     return 0

@@ -174,6 +174,12 @@ def _step(worker: Any, message: dict[str, Any], label: str, budget_s: float, dea
     if isinstance(answer, StepFailure):
         return StepResult(label, _STEP_STATUS[answer.status], answer.message)
     status = _STEP_STATUS.get(answer.get("status"), "error")
+    if status == "timeout":
+        # stopped by the alarm, but what it started (children, threads) may still run:
+        # a fresh worker goes on, exactly as if the grader had killed this one
+        worker.kill()
+        text = str(answer.get("error") or "took too long")[:200]
+        return StepResult(label, status, f"{text} and was stopped")
     text = str(answer.get("error", ""))[:1000] if status != "ok" else ""
     value = answer.get("value") if status == "ok" else None
     seconds = answer.get("seconds", 0.0)

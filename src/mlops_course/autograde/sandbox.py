@@ -145,6 +145,7 @@ class _CgroupLayout:
     version: int
     memory: Path  # parent folder for the memory controller (v2: the one folder)
     pids: Path
+    cpu: Path | None = None  # fair CPU shares between jobs, where available
 
     @classmethod
     def detect(cls) -> _CgroupLayout | None:
@@ -168,7 +169,7 @@ class _CgroupLayout:
                 v2 = Path(parts[1])
             elif parts[2] == "cgroup":
                 for option in parts[3].split(","):
-                    if option in ("memory", "pids"):
+                    if option in ("memory", "pids", "cpu"):
                         v1[option] = Path(parts[1])
         if v2 is not None and "" in paths:
             base = v2 / paths[""]
@@ -177,11 +178,14 @@ class _CgroupLayout:
             except OSError:
                 delegated = []
             if {"memory", "pids"} <= set(delegated) and os.access(base, os.W_OK):
-                return cls(2, base, base)
+                return cls(2, base, base, base if "cpu" in delegated else None)
         if {"memory", "pids"} <= set(v1) and {"memory", "pids"} <= set(paths):
             memory, pids = v1["memory"] / paths["memory"], v1["pids"] / paths["pids"]
+            cpu = v1["cpu"] / paths["cpu"] if "cpu" in v1 and "cpu" in paths else None
+            if cpu is not None and not os.access(cpu, os.W_OK):
+                cpu = None
             if os.access(memory, os.W_OK) and os.access(pids, os.W_OK):
-                return cls(1, memory, pids)
+                return cls(1, memory, pids, cpu)
         return None
 
 
@@ -190,7 +194,10 @@ class _Cgroup:
 
     def __init__(self, layout: _CgroupLayout, name: str, memory_bytes: int, pids: int) -> None:
         self.layout = layout
-        self.dirs = sorted({layout.memory / name, layout.pids / name})
+        folders = {layout.memory / name, layout.pids / name}
+        if layout.cpu is not None:  # every job gets the same share, however many processes
+            folders.add(layout.cpu / name)
+        self.dirs = sorted(folders)
         for folder in self.dirs:
             folder.mkdir()
         if layout.version == 2:
@@ -442,10 +449,11 @@ class WorkerProcess:
             how = f"killed by {signal.Signals(signum).name}" if signum in signal.valid_signals(
             ) else f"killed by signal {signum}"
         else:
-            how = f"exit code {code}"
+            how = f"exit code {code}: os._exit() or a crash in compiled code?"
         last = tail.strip().splitlines()[-1:] if tail.strip() else []
-        detail = f": {last[0][:200]}" if last else ""
-        return StepFailure("crashed", f"the process ended ({how}){detail}")
+        detail = f"; last output: {last[0][:200]}" if last else ""
+        return StepFailure("crashed", f"the process ended in the middle of this step ({how})"
+                                      f"{detail}")
 
     # -- life cycle
     def output_tail(self, size: int = 4000) -> str:
@@ -595,8 +603,9 @@ class Sandbox:
             "uid": "a separate uid per job",
             "limits": "resource limits only",
         }[self.mode]
-        cgroup = (f", cgroup v{self._cgroup_layout.version} (memory, processes)"
-                  if self._cgroup_layout else "")
+        layout = self._cgroup_layout
+        cgroup = (f", cgroup v{layout.version} (memory, processes"
+                  f"{', fair CPU share' if layout.cpu else ''})" if layout else "")
         text = f"sandbox: {self.mode} ({layers}{cgroup}); limits: {self.limits.describe()}"
         notes = list(self.degraded)
         if self.mode in ("namespaces", "uid") and self.use_cgroup and not self._cgroup_layout:

@@ -27,6 +27,7 @@ import errno
 import json
 import math
 import os
+import resource
 import signal
 import sys
 import time
@@ -108,10 +109,13 @@ def _run_step(message: dict[str, Any], namespace: dict[str, Any]) -> dict[str, A
         reply["status"] = "ok"
     except StepTimeout:
         _armed = False
-        reply.update(status="timeout", error=f"took longer than {message['timeout']:g} s")
-    except MemoryError as exc:
+        reply.update(status="timeout", error=f"took longer than {message['timeout']:.3g} s")
+    except MemoryError:
         _armed = False
-        reply.update(status="memory", error=_short_error(exc) or "MemoryError")
+        limit = resource.getrlimit(resource.RLIMIT_AS)[0]
+        where = (f"its {limit >> 20} MB memory limit" if limit != resource.RLIM_INFINITY
+                 else "the machine's memory")
+        reply.update(status="memory", error=f"MemoryError: the code ran out of {where}")
     except BaseException as exc:  # noqa: BLE001 - SystemExit, KeyboardInterrupt, anything
         _armed = False
         if isinstance(exc, OSError) and exc.errno == errno.EFBIG:
