@@ -136,7 +136,7 @@ print(f"same {len(hand_test):,} houses: mean |app - notebook| = ${skew_by_hand_u
 #
 # ## 1. Data structures: say what the data is
 # ### Dtypes and memory
-# `pd.read_csv` guesses: every number becomes a 64-bit float, every text a Python-level
+# `pd.read_csv` guesses: every number becomes a 64-bit float, every text a variable-length
 # string. But `total_rooms` is a count that fits in 32 bits, the age fits in 8, and
 # `ocean_proximity` has five values. Telling pandas so is a one-time, lossless change.
 
