@@ -18,7 +18,7 @@ as received, with their problems attached.
     >>> validate_housing(batch)                               # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    mlops_course.validation.DataValidationError: The batch breaks the housing schema: ...
+    mlops_course.errors.DataValidationError: The batch breaks the housing schema: ...
     >>> valid, rejected = split_valid_rows(batch)              # keep the good rows
     >>> len(valid), list(rejected.index)
     (49, [3])
@@ -43,7 +43,7 @@ from mlops_course.data import (
     OCEAN_CATEGORIES,
     TARGET,
 )
-from mlops_course.errors import DataError
+from mlops_course.errors import DataValidationError
 
 if TYPE_CHECKING:
     import pandera.pandas as pa
@@ -64,34 +64,6 @@ NULLABLE = {"total_bedrooms"}  # the only column the census leaves blank (207 ro
 REPORT_COLUMNS = ["row", "column", "value", "problem"]
 _ROW_RULE = "total_bedrooms > total_rooms"  # the one rule that spans two columns
 
-
-class DataValidationError(DataError):
-    """A batch breaks the declared schema.
-
-    Attributes
-    ----------
-    report:
-        One line per problem, columns ``row`` (the index label, ``None`` for a problem
-        of the whole batch such as a missing column), ``column``, ``value`` (as received)
-        and ``problem`` (in words).
-    n_rows:
-        The number of rows in the batch.
-    """
-
-    def __init__(self, message: str, report: pd.DataFrame, n_rows: int) -> None:
-        super().__init__(message)
-        self.report = report
-        self.n_rows = n_rows
-
-    @property
-    def bad_rows(self) -> list[Any]:
-        """Index labels of the rows with at least one problem, in order of the batch."""
-        return list(dict.fromkeys(r for r in self.report["row"] if r is not None))
-
-    @property
-    def batch_problems(self) -> pd.DataFrame:
-        """Problems of the whole batch (missing or unexpected columns), not of single rows."""
-        return self.report[self.report["row"].isna()]
 
 
 def expected_columns(*, target: bool = True) -> list[str]:
