@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
 from pathlib import Path
 
@@ -11,6 +12,10 @@ import pytest
 from mlops_course import config
 
 REPO = Path(__file__).resolve().parents[1]
+# pytest-xdist runs two notebooks at once on two cores: one OpenMP/BLAS thread each, or
+# their thread pools fight (a 0.2 s fit was seen taking 6 s). Kernels inherit this.
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
 _real_connect = socket.socket.connect
 
 
