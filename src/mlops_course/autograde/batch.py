@@ -10,14 +10,16 @@ from __future__ import annotations
 import os
 import statistics
 import sys
+import threading
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mlops_course.autograde.core import run_submission
+from mlops_course.autograde.core import STATUSES, Interrupted, run_submission
 from mlops_course.autograde.gradebook import (
+    SUBMISSION_STATUSES,
     SubmissionResult,
     build_result,
     fingerprint,
@@ -97,16 +99,18 @@ def grade_folder(
     results: list[SubmissionResult] = []
     bar = tqdm(total=len(found), unit="submission", desc=f"grading {exercise.name}",
                file=sys.stderr, disable=not progress, dynamic_ncols=True)
+    stop = threading.Event()
     with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="grade") as pool:
         futures = {pool.submit(_grade_one, exercise, item, sandbox, key, submissions_dir,
-                               out_dir, max_submission_bytes): item for item in found}
+                               out_dir, max_submission_bytes, stop): item for item in found}
         try:
             for future in as_completed(futures):
                 result = future.result()
                 results.append(result)
                 bar.update(1)
                 bar.set_postfix_str(f"{result.student}: {result.status}", refresh=False)
-        except BaseException:
+        except BaseException:  # Ctrl-C: running submissions stop after their current step
+            stop.set()
             pool.shutdown(wait=False, cancel_futures=True)
             raise
         finally:
@@ -118,7 +122,8 @@ def grade_folder(
 
 
 def _grade_one(exercise: Exercise, item: SubmissionFile, sandbox: Sandbox, key: str,
-               submissions_dir: Path, out_dir: Path, max_bytes: int) -> SubmissionResult:
+               submissions_dir: Path, out_dir: Path, max_bytes: int,
+               stop: threading.Event) -> SubmissionResult:
     """Grade one submission (or reuse its stored result); never raises for its content."""
     submission = read_submission(item, exercise, max_bytes=max_bytes)
     try:
@@ -133,7 +138,9 @@ def _grade_one(exercise: Exercise, item: SubmissionFile, sandbox: Sandbox, key: 
     report = None
     if submission.problem is None:
         try:
-            report = run_submission(exercise, submission.answers, sandbox=sandbox)
+            report = run_submission(exercise, submission.answers, sandbox=sandbox, stop=stop)
+        except Interrupted:
+            raise
         except Exception as exc:  # noqa: BLE001 - our failure: flag it, go on with the batch
             result = build_result(exercise, submission, None, fingerprint=key,
                                   sandbox_mode=sandbox.mode, source_name=source_name)
@@ -162,12 +169,13 @@ def summarize(report: BatchReport, *, slowest: int = 3) -> str:
     if not results:
         lines.append("No submissions found.")
         return "\n".join(lines)
-    counts = Counter(r.status for r in results)
-    lines.append("submissions: " + ", ".join(f"{status} {n}" for status, n in
-                                             sorted(counts.items(), key=lambda kv: -kv[1])))
-    tests = Counter(t.status for r in results for t in r.tests)
-    lines.append("tests: " + ", ".join(f"{status} {n}" for status, n in
-                                       sorted(tests.items(), key=lambda kv: -kv[1])))
+    def counted(values: list[str], order: tuple[str, ...]) -> str:
+        counts = Counter(values)
+        ranked = sorted(counts, key=lambda s: (-counts[s], order.index(s) if s in order else 99))
+        return ", ".join(f"{status} {counts[status]}" for status in ranked)
+
+    lines.append("submissions: " + counted([r.status for r in results], SUBMISSION_STATUSES))
+    lines.append("tests: " + counted([t.status for r in results for t in r.tests], STATUSES))
     mean = statistics.fmean(r.total for r in results)
     lines.append(f"mean score: {mean:.2f} / {exercise.max_points:g} points "
                  f"({100 * mean / exercise.max_points:.0f}%)")

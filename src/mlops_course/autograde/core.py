@@ -12,6 +12,7 @@ total time budget.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,12 +30,18 @@ _STEP_STATUS = {"ok": "ok", "error": "error", "timeout": "timeout", "memory": "o
                 "crashed": "crashed"}
 
 
+class Interrupted(Exception):  # noqa: N818 - like KeyboardInterrupt
+    """The batch was stopped while this submission ran (it is graded again next time)."""
+
+
 @dataclass(frozen=True)
 class TestOutcome:
     """The result of one graded test.
 
     ``status`` is one of pass, fail, error, timeout, out of memory, crashed.
     """
+
+    __test__ = False  # not a pytest class, despite the name
 
     grade_id: str
     points: float
@@ -84,7 +91,8 @@ def verify(test: GradedTest, observed: Any) -> tuple[str, str]:
 
 
 def run_submission(exercise: Exercise, answers: dict[str, str], *,
-                   sandbox: Sandbox | None = None) -> RunReport:
+                   sandbox: Sandbox | None = None,
+                   stop: threading.Event | None = None) -> RunReport:
     """Run the template's setup cells, ``answers`` and every probe in the sandbox.
 
     Parameters
@@ -95,6 +103,9 @@ def run_submission(exercise: Exercise, answers: dict[str, str], *,
         grade_id -> source of the student's answer cell (missing ones run as empty).
     sandbox:
         Where to run (default: :meth:`Sandbox.detect` with default limits).
+    stop:
+        When set (the batch was interrupted), the run ends after the current step and
+        raises :class:`Interrupted`.
     """
     sandbox = sandbox or Sandbox.detect()
     limits = sandbox.limits
@@ -109,7 +120,7 @@ def run_submission(exercise: Exercise, answers: dict[str, str], *,
         report.launches += 1
         with sandbox.start() as worker:
             restart = _run_once(worker, cells, probes, skipped, cell_results, limits,
-                                deadline, report)
+                                deadline, report, stop)
             report.stray_lines += worker.stray_lines
             if restart is None:
                 break
@@ -130,7 +141,8 @@ def run_submission(exercise: Exercise, answers: dict[str, str], *,
 
 def _run_once(worker: Any, cells: list[tuple[str, str]], probes: list[tuple[str, str]],
               skipped: set[int], cell_results: dict[int, StepResult], limits: Limits,
-              deadline: float, report: RunReport) -> bool | None:
+              deadline: float, report: RunReport, stop: threading.Event | None
+              ) -> bool | None:
     """One worker's life: the cells, then the probes not done yet. Returns True when the
     worker died and a fresh one should go on, False when all is done, None when the
     sandbox did not start."""
@@ -147,6 +159,8 @@ def _run_once(worker: Any, cells: list[tuple[str, str]], probes: list[tuple[str,
     for index, (label, source) in enumerate(cells):
         if index in skipped:
             continue
+        if stop is not None and stop.is_set():
+            raise Interrupted()
         # setup cells are the template's: they get the whole budget, answers one step's
         budget = limits.timeout_s if label.startswith("setup") else step_budget
         result = _step(worker, {"op": "cell", "label": label, "source": source},
@@ -158,6 +172,8 @@ def _run_once(worker: Any, cells: list[tuple[str, str]], probes: list[tuple[str,
     for grade_id, source in probes:
         if grade_id in report.probes:
             continue
+        if stop is not None and stop.is_set():
+            raise Interrupted()
         message = {"op": "probe", "grade_id": grade_id, "source": source}
         report.probes[grade_id] = _step(worker, message, grade_id, step_budget, deadline,
                                         report)

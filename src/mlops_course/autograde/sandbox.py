@@ -45,7 +45,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
@@ -562,6 +562,9 @@ class Sandbox:
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise ValueError(f"unknown sandbox mode {self.mode!r}; choose one of {MODES}")
+        if self.mode == "userns" and os.geteuid() == 0:
+            raise ValueError("mode 'userns' maps your own uid, which for root is root inside "
+                             "the namespace; as root use mode 'namespaces'")
         self._cgroup_layout = _CgroupLayout.detect() if (
             self.use_cgroup and self.mode in ("namespaces", "uid")) else None
 
@@ -738,12 +741,12 @@ def _detect(modes: tuple[str, ...] | None) -> tuple[str, bool, tuple[str, ...]]:
     failures: list[str] = []
     for mode in candidates:
         for use_cgroup in ((True, False) if mode in ("namespaces", "uid") else (False,)):
-            sandbox = Sandbox(mode, use_cgroup=use_cgroup)
-            if use_cgroup and sandbox._cgroup_layout is None:
-                continue
             try:
+                sandbox = Sandbox(mode, use_cgroup=use_cgroup)
+                if use_cgroup and sandbox._cgroup_layout is None:
+                    continue
                 problem = sandbox.preflight()
-            except (OSError, SandboxError) as exc:
+            except (OSError, ValueError, SandboxError) as exc:
                 problem = str(exc)
             if problem is None:
                 return mode, use_cgroup, tuple(failures) + _weaknesses(mode)
@@ -764,9 +767,10 @@ def _weaknesses(mode: str) -> tuple[str, ...]:
         return ("no namespaces: submissions can reach the network and read every "
                 "world-readable file (solutions/ and .git included); run as root where "
                 "`unshare --net --mount --pid` works (a VM or a privileged container)",)
-    return ("limits only: submissions run as your user, can read your files (solutions/ "
+    who = "as root (!)" if os.geteuid() == 0 else "as your user"
+    return (f"limits only: submissions run {who}, can read your files (solutions/ "
             "included), reach the network and signal your processes; grade untrusted work "
-            "as root on Linux (a VM or a privileged container)",)
+            "as root on Linux where `unshare` works (a VM or a privileged container)",)
 
 
 def _worker_env(cwd: str) -> dict[str, str]:
@@ -798,8 +802,3 @@ def _worker_env(cwd: str) -> dict[str, str]:
         "DVC_NO_ANALYTICS": "1",
         "PYDEVD_DISABLE_FILE_VALIDATION": "1",
     }
-
-
-def describe_limits(limits: Limits) -> dict[str, Any]:
-    """The limits as plain data (stored in each result, part of the resume key)."""
-    return asdict(limits)
