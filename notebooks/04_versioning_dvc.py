@@ -50,6 +50,7 @@ SEED = 42
 # gets the same author and date, so the commit hashes below repeat from run to run.
 
 # %%
+import atexit
 import hashlib
 import io
 import json
@@ -81,6 +82,7 @@ SEED = config.set_seed(SEED)
 MAX_ROWS = 5_000 if FAST else None  # fast mode: the pipeline samples this many districts
 N_TREES = [100, 400] if FAST else [100, 300, 400, 600]  # experiments: train.max_iter
 TMP = Path(tempfile.mkdtemp(prefix="mlops-course-04-"))  # removed at the end
+atexit.register(shutil.rmtree, TMP, ignore_errors=True)  # ... even if a cell fails
 ws = Workspace(root=TMP / "project", home=TMP)  # our project: a Git + DVC repository
 REMOTE = TMP / "remote"  # DVC remote storage: a plain folder here, S3/GCS/SSH in real life
 df_v1 = data.load_housing()
@@ -389,8 +391,9 @@ print(f"best experiment: {best_name}, test RMSE ${best_rmse_usd:,.0f} "
       f"(baseline ${baseline_rmse_usd:,.0f})")
 
 # %% [markdown]
-# The answer depends on the data: with few districts (fast mode) fewer trees generalise
-# better, with all of them more trees help — measured, not guessed. (We choose on the test
+# The answer depends on the amount of data: on the 5,000-district sample of fast mode
+# fewer trees do better, on all districts more trees help (run both modes to see it) —
+# measured, not guessed. (We choose on the test
 # set to keep the lesson short, which flatters the winner, as lesson 1 warned; lesson 5
 # tunes on a validation split.) Promote the best experiment: `dvc exp apply` puts its
 # parameters, lock file and outputs into the workspace; `dvc params diff` and

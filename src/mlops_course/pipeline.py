@@ -20,12 +20,13 @@ import math
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from mlops_course.config import DEFAULT_SEED
 from mlops_course.errors import MlopsCourseError
+
+if TYPE_CHECKING:  # the CLI imports this module for its parser: keep that import light
+    import pandas as pd
 
 PARAMS_FILE = "params.yaml"
 PREPARED_DIR = "build/dvc/prepared"
