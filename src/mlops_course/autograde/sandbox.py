@@ -172,13 +172,14 @@ class _CgroupLayout:
                     if option in ("memory", "pids", "cpu"):
                         v1[option] = Path(parts[1])
         if v2 is not None and "" in paths:
-            base = v2 / paths[""]
-            try:
-                delegated = (base / "cgroup.subtree_control").read_text().split()
-            except OSError:
-                delegated = []
-            if {"memory", "pids"} <= set(delegated) and os.access(base, os.W_OK):
-                return cls(2, base, base, base if "cpu" in delegated else None)
+            # our own cgroup if it delegates memory and pids, else (root) the top one
+            for base in dict.fromkeys((v2 / paths[""], v2)):
+                try:
+                    delegated = (base / "cgroup.subtree_control").read_text().split()
+                except OSError:
+                    continue
+                if {"memory", "pids"} <= set(delegated) and os.access(base, os.W_OK):
+                    return cls(2, base, base, base if "cpu" in delegated else None)
         if {"memory", "pids"} <= set(v1) and {"memory", "pids"} <= set(paths):
             memory, pids = v1["memory"] / paths["memory"], v1["pids"] / paths["pids"]
             cpu = v1["cpu"] / paths["cpu"] if "cpu" in v1 and "cpu" in paths else None
@@ -339,11 +340,11 @@ class WorkerProcess:
     mode: str
     uid: int | None
     cgroup: _Cgroup | None
-    started: float
     stray_bytes: int = 0
     stray_lines: int = 0
     _buffer: bytearray = field(default_factory=bytearray)
     _eof: bool = False
+    _oom_before: int = 0
 
     # -- transport
     def _read_line(self, deadline: float) -> bytes | None:
@@ -418,6 +419,7 @@ class WorkerProcess:
              ) -> dict[str, Any] | StepFailure:
         """Send one step, wait for its answer; kill the worker if it does not come."""
         token = os.urandom(12).hex()
+        self._oom_before = self.cgroup.oom_kills() if self.cgroup else 0
         soft = max(0.01, min(budget_s, deadline - time.monotonic()))
         hard = min(time.monotonic() + soft + max(1.0, 0.1 * soft), deadline + 1.0)
         try:
@@ -437,7 +439,7 @@ class WorkerProcess:
 
     def _died(self) -> StepFailure:
         code = self.wait(5.0)
-        oom = self.cgroup.oom_kills() if self.cgroup else 0
+        oom = (self.cgroup.oom_kills() if self.cgroup else 0) > self._oom_before
         tail = self.output_tail()
         signum = -code if code is not None and code < 0 else (
             code - 128 if code is not None and 128 < code < 160 else None)
@@ -706,7 +708,7 @@ class Sandbox:
             opened.remove(fd)
         os.set_blocking(to_worker[1], False)
         return WorkerProcess(popen, from_worker[0], to_worker[1], run_dir, self.mode,
-                             uid if self.mode == "uid" else None, cgroup, time.monotonic())
+                             uid if self.mode == "uid" else None, cgroup)
 
     def preflight(self) -> str | None:
         """Start a worker and run a tiny probe in it; None if it works, else why not."""

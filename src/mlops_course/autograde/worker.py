@@ -31,7 +31,6 @@ import resource
 import signal
 import sys
 import time
-import traceback
 from typing import Any
 
 MAX_VALUE_BYTES = 1_000_000
@@ -84,7 +83,15 @@ def plain(value: Any, depth: int = 0) -> Any:
 
 def _short_error(exc: BaseException) -> str:
     text = f"{type(exc).__name__}: {exc}"
-    return text if len(text) <= 500 else text[:500] + "…"
+    text = text if len(text) <= 500 else text[:500] + "…"
+    where = None
+    tb = exc.__traceback__
+    while tb is not None:  # the last line of the student's own code it went through
+        name = tb.tb_frame.f_code.co_filename
+        if name.startswith("<answer "):
+            where = f"line {tb.tb_lineno} of answer cell {name[len('<answer '):-1]}"
+        tb = tb.tb_next
+    return f"{text} ({where})" if where else text
 
 
 def _run_step(message: dict[str, Any], namespace: dict[str, Any]) -> dict[str, Any]:
@@ -122,8 +129,7 @@ def _run_step(message: dict[str, Any], namespace: dict[str, Any]) -> dict[str, A
             reply.update(status="error", error="OSError: wrote more than the file size limit "
                          "(a huge print or file)")
         else:
-            reply.update(status="error", error=_short_error(exc),
-                         traceback=traceback.format_exc(limit=-3)[-2000:])
+            reply.update(status="error", error=_short_error(exc))
     finally:
         _armed = False
         signal.setitimer(signal.ITIMER_REAL, 0)
