@@ -131,7 +131,7 @@ print("data/.gitignore:\n" + ws.path("data", ".gitignore").read_text())
 # DVC wrote a 5-line *pointer* file, `housing.csv.dvc`, and told Git to ignore the data
 # itself. The pointer holds the md5 of the content; the content went into DVC's cache,
 # at a path made from that hash (**content addressing**: the same bytes always land in
-# the same place, different bytes never collide, and a stored file never changes).
+# the same place, different bytes in different places, and a stored file never changes).
 
 # %%
 ws.run("git add data/housing.csv.dvc data/.gitignore")
@@ -340,7 +340,6 @@ ws.run("git checkout --quiet main")
 back_to_main = ws.run("dvc checkout")
 
 # %% [markdown]
-#
 # ## 8 — Experiments: `dvc exp run --set-param`
 # In lesson 1, trying a hyper-parameter meant editing a cell and losing the previous
 # result. A DVC *experiment* runs the pipeline with changed parameters and keeps each
@@ -543,6 +542,7 @@ assert model_md5["v1"] != model_md5["v2"] and set(models) == {"v1", "v2"}, \
 assert inland_change_pct > 3 and coastal_change_pct < inland_change_pct / 2, \
     "model v2 learned the re-based inland prices"
 assert all(back_in_v1.values()), f"checkout of v1 restored everything: {back_in_v1}"
+assert "Data and pipelines are up to date" in status_v1.output, "v1 is consistent"
 assert list(metrics_history.index) == ["v1", "v2", "v3"], "every tag keeps its metrics"
 assert metrics_history.loc["v1", "test_rmse_usd"] == metrics_v1["test_rmse_usd"]
 assert len(tried) == len(N_TREES), "every experiment is listed by dvc exp show"
