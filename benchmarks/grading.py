@@ -5,10 +5,11 @@
 Writes a batch of honest submissions (full, partial and untouched, as .ipynb and .py)
 of one exercise to a temporary folder, grades it like ``mlops-course grade`` does, and
 prints the throughput and the split of each submission's wall time between starting the
-sandbox (process, namespaces, root file system, interpreter and worker imports) and
-running the student's code (setup and answer cells, probes). For comparison it grades a
-few submissions again in the ``limits`` sandbox (plain processes, no namespaces), so the
-cost of the isolation layers is measured on the same machine in the same run.
+sandbox (process, namespaces, root file system, interpreter and worker imports), the
+exercise's setup cells (imports, data) and the student's answer cells and probes. For
+comparison it grades a few submissions again in the ``limits`` sandbox (plain processes,
+no namespaces), so the cost of the isolation layers is measured on the same machine in
+the same run.
 """
 
 from __future__ import annotations
@@ -58,7 +59,8 @@ def split(report: BatchReport) -> dict[str, float]:
     return {
         "wall": statistics.fmean(r.seconds for r in graded),
         "start": statistics.fmean(r.startup_s / r.launches for r in graded),
-        "code": statistics.fmean(r.code_s for r in graded),
+        "setup": statistics.fmean(r.setup_s for r in graded),
+        "code": statistics.fmean(r.code_s - r.setup_s for r in graded),
     }
 
 
@@ -87,9 +89,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\n{len(report.results)} honest submissions of {name}, {args.jobs} jobs, "
               f"mode {sandbox.mode}: {wall:.1f} s -> "
               f"{60 * len(report.results) / wall:.0f} submissions/minute")
-        print(f"per submission (mean): {parts['wall']:.2f} s wall = sandbox start "
-              f"{parts['start']:.3f} s + student code {parts['code']:.2f} s + grader "
-              f"{parts['wall'] - parts['start'] - parts['code']:.3f} s (verify, teardown)")
+        rest = parts["wall"] - parts["start"] - parts["setup"] - parts["code"]
+        print(f"per submission (mean): {parts['wall']:.3f} s wall = sandbox start "
+              f"{parts['start']:.3f} s + exercise setup cells {parts['setup']:.3f} s "
+              f"(imports, data) + student answers and probes {parts['code']:.3f} s + "
+              f"grader {rest:.3f} s (verify, teardown)")
         scores = sorted({r.total for r in report.results})
         print(f"scores seen: {', '.join(f'{s:g}' for s in scores)} (of "
               f"{report.exercise.max_points:g})")
@@ -103,8 +107,8 @@ def main(argv: list[str] | None = None) -> int:
                 again = split(grade_folder(name, few, Path(tmp) / f"out-{mode}", jobs=1,
                                            sandbox=box, progress=False))
                 print(f"  {mode:<10} (1 job, {args.compare} submissions): sandbox start "
-                      f"{again['start']:.3f} s, student code {again['code']:.2f} s, wall "
-                      f"{again['wall']:.2f} s")
+                      f"{again['start']:.3f} s, setup {again['setup']:.3f} s, answers and "
+                      f"probes {again['code']:.3f} s, wall {again['wall']:.3f} s")
     return 0
 
 

@@ -71,7 +71,8 @@ class RunReport:
     probes: dict[str, StepResult] = field(default_factory=dict)
     launches: int = 0
     startup_s: float = 0.0  # sandbox start until the worker is ready, all launches
-    code_s: float = 0.0  # time inside steps (the student's cells and probes)
+    code_s: float = 0.0  # time inside steps (setup and answer cells, probes)
+    setup_s: float = 0.0  # of which the template's setup cells (imports, data)
     total_s: float = 0.0
     stray_lines: int = 0  # lines on the result pipe that answered nothing
     sandbox_error: str | None = None
@@ -187,6 +188,8 @@ def _step(worker: Any, message: dict[str, Any], label: str, budget_s: float, dea
     began = time.monotonic()
     answer = worker.step(message, budget_s, deadline)
     report.code_s += time.monotonic() - began
+    if label.startswith("setup"):
+        report.setup_s += time.monotonic() - began
     if isinstance(answer, StepFailure):
         return StepResult(label, _STEP_STATUS[answer.status], answer.message)
     status = _STEP_STATUS.get(answer.get("status"), "error")

@@ -57,6 +57,7 @@ class SubmissionResult:
     seconds: float = field(default=0.0, compare=False)
     startup_s: float = field(default=0.0, compare=False)
     code_s: float = field(default=0.0, compare=False)
+    setup_s: float = field(default=0.0, compare=False)
     launches: int = field(default=0, compare=False)
     resumed: bool = field(default=False, compare=False)
 
@@ -132,6 +133,7 @@ def build_result(exercise: Exercise, submission: Submission, report: RunReport |
         seconds=report.total_s if report else 0.0,
         startup_s=report.startup_s if report else 0.0,
         code_s=report.code_s if report else 0.0,
+        setup_s=report.setup_s if report else 0.0,
         launches=report.launches if report else 0)
 
 

@@ -139,7 +139,12 @@ def _exec_worker(cfg: dict) -> None:
         os.setsid()
     os.umask(0o077)
     for name, value in cfg["rlimits"].items():
-        resource.setrlimit(getattr(resource, "RLIMIT_" + name), tuple(value))
+        try:
+            resource.setrlimit(getattr(resource, "RLIMIT_" + name), tuple(value))
+        except (AttributeError, ValueError, OSError) as exc:
+            if cfg["mode"] != "limits":  # the last resort applies what this OS allows
+                raise SetupError(f"setrlimit({name}): {exc}") from exc
+            print(f"sandbox: RLIMIT_{name} not applied: {exc}", file=sys.stderr, flush=True)
     if cfg["mode"] in ("namespaces", "uid"):
         os.setgroups([])
         os.setresgid(cfg["gid"], cfg["gid"], cfg["gid"])
