@@ -517,10 +517,12 @@ print(f"colleague's data/housing.csv: md5 {colleague_md5} "
 
 # %%
 timing = pd.DataFrame(ws.timings() + colleague.timings(), columns=["command", "seconds"])
-timing["kind"] = timing["command"].str.split().str[:2].str.join(" ")
+words = timing["command"].str.split()
+timing["kind"] = [" ".join(w[:3] if w[1] in ("exp", "metrics", "params", "remote") else w[:2])
+                  for w in words]
 summary = timing.groupby("kind")["seconds"].agg(["count", "median", "max"]).round(2)
 dvc_seconds = timing.loc[timing["kind"].str.startswith("dvc")
-                         & ~timing["kind"].isin(["dvc repro", "dvc exp"]), "seconds"]
+                         & ~timing["kind"].isin(["dvc repro", "dvc exp run"]), "seconds"]
 median_dvc_command_s = statistics.median(dvc_seconds)
 print(f"{platform.machine()}, {os.cpu_count()} CPU cores, Python {platform.python_version()}; "
       f"median time of a DVC command (not running stages): {median_dvc_command_s:.2f} s")
