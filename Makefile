@@ -62,7 +62,7 @@ grade: setup ## grade submissions: make grade EXERCISE=01_traditional_workflow S
 	@$(COURSE) grade $(EXERCISE) $(SUBMISSIONS) --out $(OUT) $(if $(JOBS),--jobs $(JOBS),)
 
 repro: data ## reproduce the project's DVC pipeline (prepare -> train -> evaluate)
-	@$(BIN)/dvc repro
+	@PATH="$(abspath $(BIN)):$$PATH" $(BIN)/dvc repro
 
 sync: setup ## sync each notebooks/*.py with its paired .ipynb (the .py wins)
 	$(BIN)/jupytext --sync notebooks/[0-9][0-9]_*.py
