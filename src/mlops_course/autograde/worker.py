@@ -31,6 +31,7 @@ import resource
 import signal
 import sys
 import time
+import types
 from typing import Any
 
 MAX_VALUE_BYTES = 1_000_000
@@ -159,7 +160,11 @@ def main(fd_in: int, fd_out: int) -> int:
 
     os.register_at_fork(after_in_child=in_child)
     send({"hello": 1, "pid": main_pid})
-    namespace: dict[str, Any] = {"__name__": "__main__"}
+    # Student code runs in a real module registered as __main__, as in Jupyter, so that
+    # classes it defines can be pickled (scikit-learn's estimator checks do that).
+    module = types.ModuleType("__main__")
+    sys.modules["__main__"] = module
+    namespace: dict[str, Any] = module.__dict__
     for line in reader:
         message = json.loads(line)
         if message.get("op") == "bye":
