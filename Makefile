@@ -58,8 +58,9 @@ lab: data ## open JupyterLab on the course (the .py lessons open as notebooks)
 exercises: setup ## generate the student notebooks in exercises/ from solutions/
 	@$(COURSE) exercises generate
 
-grade: setup ## grade submissions: make grade EXERCISE=01_traditional_workflow SUBMISSIONS=dir OUT=dir
-	@$(COURSE) grade $(EXERCISE) $(SUBMISSIONS) --out $(OUT) $(if $(JOBS),--jobs $(JOBS),)
+grade: data ## grade a folder of submissions: make grade EXERCISE=01 SUBMISSIONS=dir OUT=dir
+	@$(COURSE) grade $(EXERCISE) $(SUBMISSIONS) --out $(OUT) $(if $(JOBS),--jobs $(JOBS),) \
+		$(if $(TIMEOUT),--timeout $(TIMEOUT),) $(if $(MEMORY_MB),--memory-mb $(MEMORY_MB),)
 
 repro: data ## reproduce the project's DVC pipeline (prepare -> train -> evaluate)
 	@PATH="$(abspath $(BIN)):$$PATH" $(BIN)/dvc repro
