@@ -44,10 +44,16 @@ ESCAPE_TARGETS = [Path(mlops_course.__file__).parent / "_pwned.py",
 @pytest.fixture(scope="session")
 def sandbox() -> Sandbox:
     found = Sandbox.detect(LIMITS)
-    if found.mode != "namespaces":
-        pytest.skip("the corpus's gradebook assumes the full sandbox (root, namespaces); "
-                    f"here: {found.describe()}")
-    return found
+    if found.mode == "namespaces":
+        return found
+    reason = ("the corpus's gradebook assumes the full sandbox (root, namespaces); "
+              f"here: {found.describe()}")
+    # where the full sandbox should work (root on Linux with unshare: this project's CI),
+    # a fallback is a bug, not a reason to skip
+    if os.geteuid() == 0 and shutil.which("unshare") and not os.environ.get(
+            "MLOPS_COURSE_ALLOW_WEAK_SANDBOX"):
+        pytest.fail(reason + "\n(set MLOPS_COURSE_ALLOW_WEAK_SANDBOX=1 to skip instead)")
+    pytest.skip(reason)
 
 
 def _add_runtime_submissions(folder: Path) -> None:

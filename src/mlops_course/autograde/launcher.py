@@ -109,6 +109,12 @@ def _build_root(cfg: dict) -> None:
     for link, target in cfg["symlinks"]:
         os.makedirs(os.path.dirname(root + link), exist_ok=True)
         os.symlink(target, root + link)
+    # scratch space first, so that a checkout or venv that lives under /tmp (a CI clone,
+    # say) is bound on top of it and stays visible, read-only
+    scratch = f"size={cfg['disk_mb']}m,nr_inodes=20000,mode=1777"
+    for path in ("/tmp", "/dev/shm"):
+        os.makedirs(root + path, exist_ok=True)
+        _mount("tmpfs", root + path, "tmpfs", MS_NOSUID | MS_NODEV, scratch)
     for path in cfg["binds"]:
         _bind(path, root + path)
     os.makedirs(root + "/dev", exist_ok=True)
@@ -117,10 +123,6 @@ def _build_root(cfg: dict) -> None:
     for link, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
                          ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")):
         os.symlink(target, f"{root}/dev/{link}")
-    scratch = f"size={cfg['disk_mb']}m,nr_inodes=20000,mode=1777"
-    for path in ("/tmp", "/dev/shm"):
-        os.makedirs(root + path, exist_ok=True)
-        _mount("tmpfs", root + path, "tmpfs", MS_NOSUID | MS_NODEV, scratch)
     os.makedirs(root + "/proc", exist_ok=True)
     _mount("proc", root + "/proc", "proc", MS_NOSUID | MS_NODEV)
     work = root + cfg["cwd"]
