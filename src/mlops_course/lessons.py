@@ -238,14 +238,31 @@ def format_table(results: list[LessonResult]) -> str:
 
 
 def write_summary(results: list[LessonResult], path: Path, *, fast: bool) -> dict[str, Any]:
-    """Write ``summary.json``: the run's mode, machine and one entry a lesson."""
+    """Write ``summary.json``: the run's mode, machine and one entry a lesson.
+
+    Running some lessons updates their entries and keeps those of the other lessons
+    from an earlier run in the same mode, so the file always covers the whole course.
+    """
+    mode = "fast" if fast else "full"
+    entries = {result.name: asdict(result) for result in results}
+    if path.exists():
+        try:
+            earlier = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            earlier = {}
+        if earlier.get("mode") == mode:
+            known = {lesson.name for lesson in discover()}
+            for entry in earlier.get("lessons", []):
+                if entry.get("name") in known:
+                    entries.setdefault(entry["name"], entry)
+    lessons = [entries[name] for name in sorted(entries)]
     summary = {
-        "mode": "fast" if fast else "full",
+        "mode": mode,
         "finished_utc": datetime.now(UTC).isoformat(timespec="seconds"),
         "python": platform.python_version(),
         "machine": f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs",
-        "ok": all(result.ok for result in results),
-        "lessons": [asdict(result) for result in results],
+        "ok": all(entry["status"] == "ok" for entry in lessons),
+        "lessons": lessons,
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")

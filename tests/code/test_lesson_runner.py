@@ -82,3 +82,15 @@ def test_format_table_aligns_columns() -> None:
     result = lessons.LessonResult("01_x", "X", "ok", 1.25, True, {"rmse_usd": 48210.4, "k": 3})
     table = lessons.format_table([result])
     assert "01_x" in table and "rmse_usd=48,210" in table and "k=3" in table
+
+
+def test_running_one_lesson_keeps_the_others_in_the_summary(tiny_course: Path) -> None:
+    lessons.run_lessons(fast=True, progress=False)
+    lessons.run_lessons(["1"], fast=True, progress=False)
+    summary = json.loads((config.build_dir() / "lessons" / "summary.json").read_text())
+    assert [x["name"] for x in summary["lessons"]] == ["01_ok", "02_broken"]
+    assert summary["ok"] is False  # 02 still failed in the earlier run
+    lessons.run_lessons(["1"], fast=False, progress=False)  # another mode starts afresh
+    summary = json.loads((config.build_dir() / "lessons" / "summary.json").read_text())
+    assert [x["name"] for x in summary["lessons"]] == ["01_ok"] and summary["ok"] is True
+
