@@ -44,7 +44,7 @@ data: setup ## fetch and verify the housing data (MLOPS_COURSE_DATA_MIRROR=DIR t
 lessons: data ## run every lesson end to end -> build/lessons/ (FAST=1: fast mode)
 	@$(COURSE) lessons run $(LESSONS) $(if $(filter 1 true yes,$(FAST)),--fast,)
 
-test: data ## run the whole test suite (every lesson in fast mode, in parallel)
+test: data ## run the whole test suite (every lesson in fast and full mode, in parallel)
 	@before="$$(git status --porcelain 2>/dev/null || true)"; \
 	$(BIN)/python -m pytest $(PYTEST_ARGS); \
 	after="$$(git status --porcelain 2>/dev/null || true)"; \

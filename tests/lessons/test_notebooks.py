@@ -1,9 +1,11 @@
-"""Every lesson runs in fast mode, and its key results match the recorded ones.
+"""Every lesson runs in fast mode (what CI needs) and in full mode (what students run),
+and its key results match the recorded ones.
 
-The expected values live in ``expected/<lesson>.json`` (fast mode): per metric a
-``value`` and optional ``rel_tol`` / ``abs_tol``. A change that shifts a lesson's numbers
-beyond the stated tolerance fails here: update the file on purpose, with the reason in
-the commit message.
+The expected values live in ``expected/fast/<lesson>.json`` and
+``expected/full/<lesson>.json``: per metric a ``value`` and optional ``rel_tol`` /
+``abs_tol``. A change that shifts a lesson's numbers beyond the stated tolerance fails
+here: update the files on purpose, with the reason in the commit message. For a quick
+loop, ``pytest -m "not full"`` leaves out the full-mode runs.
 """
 
 from __future__ import annotations
@@ -17,24 +19,29 @@ import pytest
 from mlops_course import lessons
 
 EXPECTED_DIR = Path(__file__).with_name("expected")
-EXPECTED = {p.stem: json.loads(p.read_text()) for p in sorted(EXPECTED_DIR.glob("*.json"))}
+MODES = ("fast", "full")
+EXPECTED = {mode: {p.stem: json.loads(p.read_text())
+                   for p in sorted((EXPECTED_DIR / mode).glob("*.json"))} for mode in MODES}
 LESSONS = lessons.discover()
+CASES = [pytest.param(lesson, mode, id=f"{lesson.name}-{mode}",
+                      marks=[pytest.mark.notebook] + ([pytest.mark.full] if mode == "full" else []))
+         for mode in ("full", "fast") for lesson in LESSONS]  # slow ones first: better packing
 
 
-def test_every_lesson_has_expected_metrics() -> None:
-    missing = sorted({lesson.name for lesson in LESSONS} - set(EXPECTED))
-    assert not missing, f"add fast-mode expected metrics for {missing} to {EXPECTED_DIR}/"
+@pytest.mark.parametrize("mode", MODES)
+def test_every_lesson_has_expected_metrics(mode: str) -> None:
+    missing = sorted({lesson.name for lesson in LESSONS} - set(EXPECTED[mode]))
+    assert not missing, f"add {mode}-mode expected metrics for {missing} to {EXPECTED_DIR}/{mode}/"
 
 
-@pytest.mark.notebook
-@pytest.mark.parametrize("lesson", LESSONS, ids=[lesson.name for lesson in LESSONS])
-def test_lesson_runs_fast_and_matches_expected(
-    lesson: lessons.Lesson, isolated_build_dir: Path, housing_csv: Path
+@pytest.mark.parametrize(("lesson", "mode"), CASES)
+def test_lesson_runs_and_matches_expected(
+    lesson: lessons.Lesson, mode: str, isolated_build_dir: Path, housing_csv: Path
 ) -> None:
-    result = lessons.run_lesson(lesson, fast=True, output_dir=isolated_build_dir / "lessons",
-                                progress=False)
-    assert result.ok, f"{lesson.name} failed:\n{result.error}"
-    expected = EXPECTED.get(lesson.name, {})
+    result = lessons.run_lesson(lesson, fast=mode == "fast",
+                                output_dir=isolated_build_dir / "lessons", progress=False)
+    assert result.ok, f"{lesson.name} ({mode} mode) failed:\n{result.error}"
+    expected = EXPECTED[mode].get(lesson.name, {})
     problems = []
     for name, spec in expected.items():
         if name not in result.metrics:
@@ -49,4 +56,4 @@ def test_lesson_runs_fast_and_matches_expected(
         if not ok:
             problems.append(f"{name}: got {got!r}, expected {want!r} "
                             f"(rel_tol={spec.get('rel_tol', 0)}, abs_tol={spec.get('abs_tol', 0)})")
-    assert not problems, f"{lesson.name} results moved:\n" + "\n".join(problems)
+    assert not problems, f"{lesson.name} ({mode} mode) results moved:\n" + "\n".join(problems)
