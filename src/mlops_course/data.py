@@ -11,6 +11,7 @@ used silently and never overwrites a good one.
 from __future__ import annotations
 
 import hashlib
+import http.client
 import os
 import shutil
 import tempfile
@@ -83,7 +84,7 @@ def _download(url: str, dest: Path, timeout_s: float) -> None:
     try:
         with urllib.request.urlopen(url, timeout=timeout_s) as response, open(dest, "wb") as out:
             shutil.copyfileobj(response, out)
-    except (urllib.error.URLError, OSError, TimeoutError) as exc:
+    except (urllib.error.URLError, http.client.HTTPException, OSError, TimeoutError) as exc:
         raise DataUnavailableError(
             f"Could not download the housing data from {url}: {exc}.\n"
             f"No verified copy is cached at {housing_path()}.\n"
