@@ -3,6 +3,10 @@ nothing secret leaks into exercises/."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import nbformat
 import pytest
 
@@ -70,3 +74,16 @@ def test_solution_passes_and_student_version_fails(name: str, housing_csv) -> No
     student = grade_answers(exercise, exercise.stub_answers())
     passed = [o.grade_id for o in student if o.status == "pass"]
     assert not passed, f"the student stub passes {passed}: those tests test nothing"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_solution_runs_top_to_bottom_like_a_notebook(
+    name: str, housing_csv, tmp_path  # noqa: ANN001
+) -> None:
+    """Every `verify(probe())` line passes when the solution runs as one script, as it does
+    for an instructor who opens it in Jupyter and runs all cells."""
+    proc = subprocess.run([sys.executable, str(config.solutions_dir() / f"{name}.py")],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "MPLBACKEND": "Agg"}, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert list(tmp_path.iterdir()) == [], "the solution left files behind"
