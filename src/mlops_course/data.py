@@ -51,13 +51,18 @@ INCOME_BINS = [0.0, 1.5, 3.0, 4.5, 6.0, np.inf]
 FIX_COMMAND = "mlops-course data fetch --force"
 
 
-def sha256_file(path: str | os.PathLike[str]) -> str:
-    """Return the sha256 hex digest of a file, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
+def file_digest(path: str | os.PathLike[str], algorithm: str = "sha256") -> str:
+    """Return the hex digest of a file's bytes (``sha256``, ``md5``, …), read in 1 MiB chunks."""
+    digest = hashlib.new(algorithm, usedforsecurity=algorithm != "md5")
     with open(path, "rb") as handle:
         while chunk := handle.read(1 << 20):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    """Return the sha256 hex digest of a file."""
+    return file_digest(path, "sha256")
 
 
 def housing_path() -> Path:

@@ -15,7 +15,6 @@ hash DVC records, :func:`cache_path` is where that content lives (content addres
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shlex
 import stat
@@ -221,11 +220,9 @@ def md5_file(path: str | os.PathLike[str]) -> str:
     >>> md5_file(p)
     'b1946ac92492d2347c6235b4d2611184'
     """
-    digest = hashlib.md5(usedforsecurity=False)
-    with open(path, "rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
+    from mlops_course.data import file_digest
+
+    return file_digest(path, "md5")
 
 
 def cache_path(cache_dir: str | os.PathLike[str], md5: str) -> Path:
