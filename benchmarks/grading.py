@@ -26,9 +26,9 @@ from pathlib import Path
 import jupytext
 import nbformat
 
-from mlops_course.autograde import Limits, Sandbox, grade_folder
-from mlops_course.autograde.batch import BatchReport
-from mlops_course.exercises import list_exercises, load_exercise, student_notebook
+from mlops_course.course.autograde import Limits, Sandbox, grade_folder
+from mlops_course.course.autograde.batch import BatchReport
+from mlops_course.course.exercises import list_exercises, load_exercise, student_notebook
 
 
 def write_batch(name: str, folder: Path, count: int, seed: int = 42) -> None:

@@ -57,8 +57,8 @@ from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
 from mlops_course import data
-from mlops_course.metrics import record_metrics
-from mlops_course.serving import wsgi_server
+from mlops_course.course.local_server import wsgi_server
+from mlops_course.course.results import record_metrics
 
 SEED = config.set_seed(SEED)
 N_ROWS = 4_000 if FAST else None  # fast mode trains on a sample

@@ -73,8 +73,8 @@ from sklearn.preprocessing import StandardScaler, TargetEncoder
 from threadpoolctl import threadpool_limits
 
 from mlops_course import data
+from mlops_course.course.results import record_metrics
 from mlops_course.features import DerivedFeatures, build_pipeline, build_preprocessor
-from mlops_course.metrics import record_metrics
 from mlops_course.validation import (
     DataValidationError,
     SchemaCheck,

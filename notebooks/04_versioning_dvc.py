@@ -68,7 +68,7 @@ import pandas as pd
 import yaml
 
 from mlops_course import data, pipeline
-from mlops_course.metrics import record_metrics
+from mlops_course.course.results import record_metrics
 from mlops_course.versioning import (
     CommandError,
     Workspace,

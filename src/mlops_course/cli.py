@@ -25,7 +25,7 @@ def _data_fetch(args: argparse.Namespace) -> int:
 
 
 def _lessons_list(args: argparse.Namespace) -> int:
-    from mlops_course.lessons import discover
+    from mlops_course.course.lessons import discover
 
     for lesson in discover():
         print(f"{lesson.name:<32} {lesson.title}")
@@ -34,8 +34,8 @@ def _lessons_list(args: argparse.Namespace) -> int:
 
 def _lessons_run(args: argparse.Namespace) -> int:
     from mlops_course import config
+    from mlops_course.course.lessons import run_lessons
     from mlops_course.data import fetch_housing
-    from mlops_course.lessons import run_lessons
 
     fast = args.fast or config.fast_default()
     fetch_housing()  # fail early, with the data error, rather than in every lesson
@@ -48,7 +48,7 @@ def _lessons_run(args: argparse.Namespace) -> int:
 
 
 def _exercises_generate(args: argparse.Namespace) -> int:
-    from mlops_course.exercises import generate_exercises, load_exercise
+    from mlops_course.course.exercises import generate_exercises, load_exercise
 
     names = [load_exercise(name).name for name in args.names] or None
     changed = generate_exercises(names, check=args.check)
@@ -63,8 +63,8 @@ def _exercises_generate(args: argparse.Namespace) -> int:
 
 
 def _exercises_check(args: argparse.Namespace) -> int:
-    from mlops_course.autograde import grade_answers
-    from mlops_course.exercises import list_exercises, load_exercise
+    from mlops_course.course.autograde import grade_answers
+    from mlops_course.course.exercises import list_exercises, load_exercise
 
     status = 0
     for name in args.names or list_exercises():
@@ -112,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     chk.add_argument("names", nargs="*")
     chk.set_defaults(func=_exercises_check)
 
-    from mlops_course.autograde.cli import add_commands as add_grade_commands
+    from mlops_course.course.autograde.cli import add_commands as add_grade_commands
     from mlops_course.pipeline import add_commands as add_pipeline_commands
 
     add_grade_commands(commands)  # mlops-course grade ...

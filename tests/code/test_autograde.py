@@ -11,21 +11,21 @@ import pytest
 from nbformat import v4
 
 from mlops_course import cli
-from mlops_course.autograde import Limits, Sandbox, grade_answers, run_submission
-from mlops_course.autograde.core import TestOutcome, outcomes_from_report
-from mlops_course.autograde.gradebook import (
+from mlops_course.course.autograde import Limits, Sandbox, grade_answers, run_submission
+from mlops_course.course.autograde.core import TestOutcome, outcomes_from_report
+from mlops_course.course.autograde.gradebook import (
     SubmissionResult,
     feedback_markdown,
     gradebook_csv,
 )
-from mlops_course.autograde.submissions import (
+from mlops_course.course.autograde.submissions import (
     SubmissionFile,
     find_submissions,
     match_answers,
     read_submission,
 )
-from mlops_course.autograde.worker import plain
-from mlops_course.exercises import load_exercise
+from mlops_course.course.autograde.worker import plain
+from mlops_course.course.exercises import load_exercise
 
 TINY = '''# %%
 BASE = 10

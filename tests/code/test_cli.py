@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from mlops_course import cli, config, exercises, serving
+from mlops_course import cli, config
+from mlops_course.course import exercises
+from mlops_course.course import local_server as serving
 
 
 def test_data_fetch_reports_a_bad_mirror_without_traceback(

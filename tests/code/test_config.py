@@ -51,9 +51,10 @@ def test_set_seed_seeds_torch_when_imported() -> None:
 
 def test_import_has_no_side_effects(tmp_path: Path) -> None:
     """Importing every module creates no file and starts no download."""
-    code = ("import mlops_course, mlops_course.config, mlops_course.data, mlops_course.lessons, "
-            "mlops_course.exercises, mlops_course.metrics, mlops_course.cli, "
-            "mlops_course.autograde, mlops_course.serving")
+    code = ("import mlops_course, mlops_course.config, mlops_course.data, "
+            "mlops_course.course.lessons, mlops_course.course.exercises, "
+            "mlops_course.course.results, mlops_course.cli, "
+            "mlops_course.course.autograde, mlops_course.course.local_server")
     env = {"MLOPS_COURSE_BUILD_DIR": str(tmp_path / "b"), "MLOPS_COURSE_DATA_DIR":
            str(tmp_path / "d"), "PATH": "/usr/bin:/bin"}
     subprocess.run([sys.executable, "-c", code], check=True, env=env, cwd=tmp_path)

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from mlops_course.autograde import grade_answers
+from mlops_course.course.autograde import grade_answers
+from mlops_course.course.exercises import load_exercise, render_student_notebook, stub_solution
 from mlops_course.errors import ExerciseFormatError
-from mlops_course.exercises import load_exercise, render_student_notebook, stub_solution
 
 SOLUTION = '''# %% [markdown]
 # # Tiny exercise

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from mlops_course import config, lessons
+from mlops_course import config
+from mlops_course.course import lessons
 from mlops_course.errors import LessonError
 
 OK = '''# %% [markdown]
@@ -17,7 +18,7 @@ OK = '''# %% [markdown]
 FAST = False
 
 # %%
-from mlops_course.metrics import record_metrics
+from mlops_course.course.results import record_metrics
 record_metrics(answer=42, fast=FAST)
 '''
 

@@ -22,7 +22,7 @@ from typing import Any
 import jupytext
 import nbformat
 
-from mlops_course.exercises import load_exercise, student_notebook
+from mlops_course.course.exercises import load_exercise, student_notebook
 
 EXERCISE = "01_traditional_workflow"
 HERE = Path(__file__).resolve().parent

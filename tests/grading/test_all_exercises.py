@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from mlops_course import config
-from mlops_course.autograde import grade_folder
-from mlops_course.exercises import list_exercises, load_exercise, render_student_notebook
+from mlops_course.course.autograde import grade_folder
+from mlops_course.course.exercises import list_exercises, load_exercise, render_student_notebook
 
 
 @pytest.mark.parametrize("name", list_exercises())

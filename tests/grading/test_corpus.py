@@ -25,9 +25,9 @@ import pytest
 
 import mlops_course
 from mlops_course import config
-from mlops_course.autograde import Limits, Sandbox, grade_folder
-from mlops_course.autograde.sandbox import SANDBOX_UID_BASE, _processes_of
-from mlops_course.exercises import load_exercise
+from mlops_course.course.autograde import Limits, Sandbox, grade_folder
+from mlops_course.course.autograde.sandbox import SANDBOX_UID_BASE, _processes_of
+from mlops_course.course.exercises import load_exercise
 
 EXERCISE = "01_traditional_workflow"
 HERE = Path(__file__).resolve().parent

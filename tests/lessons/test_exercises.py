@@ -11,8 +11,8 @@ import nbformat
 import pytest
 
 from mlops_course import config
-from mlops_course.autograde import grade_answers
-from mlops_course.exercises import (
+from mlops_course.course.autograde import grade_answers
+from mlops_course.course.exercises import (
     BEGIN_HIDDEN,
     BEGIN_SOLUTION,
     list_exercises,

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from mlops_course import lessons
+from mlops_course.course import lessons
 
 EXPECTED_DIR = Path(__file__).with_name("expected")
 MODES = ("fast", "full")

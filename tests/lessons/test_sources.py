@@ -9,7 +9,8 @@ import jupytext
 import nbformat
 import pytest
 
-from mlops_course import config, lessons
+from mlops_course import config
+from mlops_course.course import lessons
 
 LESSONS = lessons.discover()
 IDS = [lesson.name for lesson in LESSONS]

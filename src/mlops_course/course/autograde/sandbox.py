@@ -26,7 +26,7 @@ scrubbed environment (``PYTHONHASHSEED=0``, one BLAS thread), ``RLIMIT_AS`` / ``
 / ``FSIZE`` / ``NOFILE`` / ``NPROC`` / ``CORE``, a wall-clock limit enforced by the
 grader, and ``SIGKILL`` to the whole process group (or PID namespace) at the end.
 Output goes to a file the grader owns (capped by ``RLIMIT_FSIZE``); results come back
-over a pipe, one step at a time (see :mod:`mlops_course.autograde.worker`).
+over a pipe, one step at a time (see :mod:`mlops_course.course.autograde.worker`).
 """
 
 from __future__ import annotations
@@ -686,7 +686,8 @@ class Sandbox:
                 "cgroup_procs": cgroup.procs_files if cgroup else [],
                 "rlimits": self.limits.rlimits(extra),
                 "fds": [to_worker[0], from_worker[1]],
-                "argv": [sys.executable, "-s", "-P", "-B", "-m", "mlops_course.autograde.worker",
+                "argv": [sys.executable, "-s", "-P", "-B", "-m",
+                         "mlops_course.course.autograde.worker",
                          str(to_worker[0]), str(from_worker[1])],
                 "env": _worker_env(cwd),
             }

@@ -4,7 +4,7 @@ Each lesson is a py:percent notebook ``notebooks/NN_name.py``. The runner reads
 it with jupytext, executes it through papermill on the project's kernel (the
 interpreter running this code) with the ``FAST`` parameter, writes the executed
 notebook to ``build/lessons/`` and collects the metrics the lesson recorded with
-:func:`mlops_course.metrics.record_metrics`. A failing lesson is reported with
+:func:`mlops_course.course.results.record_metrics`. A failing lesson is reported with
 its failing cell and error; the other lessons still run.
 """
 
@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from mlops_course import config
+from mlops_course.course.results import read_metrics
 from mlops_course.errors import LessonError
-from mlops_course.metrics import read_metrics
 
 LESSON_PATTERN = re.compile(r"^\d{2}_[a-z0-9_]+\.py$")
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")

@@ -19,10 +19,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mlops_course.autograde.core import RunReport, TestOutcome, outcomes_from_report
-from mlops_course.autograde.sandbox import Limits
-from mlops_course.autograde.submissions import Submission, safe_student_id
-from mlops_course.exercises import Exercise
+from mlops_course.course.autograde.core import RunReport, TestOutcome, outcomes_from_report
+from mlops_course.course.autograde.sandbox import Limits
+from mlops_course.course.autograde.submissions import Submission, safe_student_id
+from mlops_course.course.exercises import Exercise
 
 GRADER_VERSION = 1
 SUBMISSION_STATUSES = ("ok", "timeout", "out of memory", "crashed", "unreadable",

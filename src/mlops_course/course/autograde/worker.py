@@ -1,4 +1,4 @@
-"""The student side of grading: ``python -m mlops_course.autograde.worker FD_IN FD_OUT``.
+"""The student side of grading: ``python -m mlops_course.course.autograde.worker FD_IN FD_OUT``.
 
 The grader starts this process inside the sandbox and talks to it over two pipes,
 one JSON object per line, one step at a time::

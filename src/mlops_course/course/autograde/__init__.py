@@ -6,13 +6,13 @@ checks the plain data it returns.
     grade_answers(exercise, answers)        one set of answer cells -> TestOutcome per test
     grade_folder(name, submissions, out)    a folder of notebooks -> grades.csv, json, md
 
-See :mod:`mlops_course.exercises` for the exercise format,
-:mod:`mlops_course.autograde.sandbox` for the sandbox, and ``mlops-course grade --help``.
+See :mod:`mlops_course.course.exercises` for the exercise format,
+:mod:`mlops_course.course.autograde.sandbox` for the sandbox, and ``mlops-course grade --help``.
 """
 
-from mlops_course.autograde.batch import BatchReport, grade_folder, summarize
-from mlops_course.autograde.core import TestOutcome, grade_answers, run_submission
-from mlops_course.autograde.sandbox import Limits, Sandbox, SandboxError
+from mlops_course.course.autograde.batch import BatchReport, grade_folder, summarize
+from mlops_course.course.autograde.core import TestOutcome, grade_answers, run_submission
+from mlops_course.course.autograde.sandbox import Limits, Sandbox, SandboxError
 
 __all__ = [
     "BatchReport",

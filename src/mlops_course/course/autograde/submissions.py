@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mlops_course.exercises import BEGIN_SOLUTION, END_SOLUTION, Exercise
+from mlops_course.course.exercises import BEGIN_SOLUTION, END_SOLUTION, Exercise
 
 SUFFIXES = (".ipynb", ".py")
 MAX_SUBMISSION_BYTES = 20_000_000

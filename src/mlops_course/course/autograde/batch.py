@@ -17,8 +17,8 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mlops_course.autograde.core import STATUSES, Interrupted, run_submission
-from mlops_course.autograde.gradebook import (
+from mlops_course.course.autograde.core import STATUSES, Interrupted, run_submission
+from mlops_course.course.autograde.gradebook import (
     SUBMISSION_STATUSES,
     SubmissionResult,
     build_result,
@@ -27,14 +27,14 @@ from mlops_course.autograde.gradebook import (
     write_gradebook,
     write_result,
 )
-from mlops_course.autograde.sandbox import Limits, Sandbox
-from mlops_course.autograde.submissions import (
+from mlops_course.course.autograde.sandbox import Limits, Sandbox
+from mlops_course.course.autograde.submissions import (
     MAX_SUBMISSION_BYTES,
     SubmissionFile,
     find_submissions,
     read_submission,
 )
-from mlops_course.exercises import Exercise, load_exercise
+from mlops_course.course.exercises import Exercise, load_exercise
 
 
 @dataclass
@@ -67,7 +67,7 @@ def grade_folder(
     ----------
     exercise:
         The exercise name as in ``exercises/`` (``01_traditional_workflow``), or one
-        loaded with :func:`~mlops_course.exercises.load_exercise`.
+        loaded with :func:`~mlops_course.course.exercises.load_exercise`.
     submissions_dir:
         One ``.ipynb`` / ``.py`` per student, or one folder per student holding one.
     out_dir:

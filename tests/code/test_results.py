@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mlops_course.metrics import METRICS_MIME, read_metrics, record_metrics
+from mlops_course.course.results import METRICS_MIME, read_metrics, record_metrics
 
 
 def test_record_metrics_plain_values(capsys: pytest.CaptureFixture[str]) -> None:

@@ -51,7 +51,7 @@ def _positive(kind: type) -> Any:
 
 
 def _resolve_exercise(name: str) -> str:
-    from mlops_course.exercises import list_exercises
+    from mlops_course.course.exercises import list_exercises
 
     known = list_exercises()
     if name in known:
@@ -64,8 +64,8 @@ def _resolve_exercise(name: str) -> str:
 
 
 def _grade(args: argparse.Namespace) -> int:
-    from mlops_course.autograde.batch import grade_folder, summarize
-    from mlops_course.autograde.sandbox import Limits
+    from mlops_course.course.autograde.batch import grade_folder, summarize
+    from mlops_course.course.autograde.sandbox import Limits
 
     if not args.submissions.is_dir():
         raise MlopsCourseError(

@@ -17,13 +17,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from mlops_course.autograde.sandbox import (
+from mlops_course.course.autograde.sandbox import (
     STARTUP_TIMEOUT_S,
     Limits,
     Sandbox,
     StepFailure,
 )
-from mlops_course.exercises import Exercise, GradedTest
+from mlops_course.course.exercises import Exercise, GradedTest
 
 STATUSES = ("pass", "fail", "error", "timeout", "out of memory", "crashed")
 _STEP_STATUS = {"ok": "ok", "error": "error", "timeout": "timeout", "memory": "out of memory",
@@ -237,7 +237,7 @@ def grade_answers(
     """Grade one set of answer cells (grade_id -> source) against every test.
 
     The code runs in the strongest sandbox this machine allows (see
-    :mod:`mlops_course.autograde.sandbox`); ``verify`` runs here, on plain data.
+    :mod:`mlops_course.course.autograde.sandbox`); ``verify`` runs here, on plain data.
     """
     sandbox = (sandbox or Sandbox.detect()).with_limits(
         Limits(timeout_s=timeout_s) if sandbox is None else sandbox.limits)

@@ -3,7 +3,7 @@
 Run by the grader as ``python -I -S launcher.py CONFIG_JSON`` (standard library only,
 nothing from the course package, so it starts in milliseconds). Depending on
 ``config["mode"]`` it applies these layers, strongest first (see
-:mod:`mlops_course.autograde.sandbox` for how the mode is chosen):
+:mod:`mlops_course.course.autograde.sandbox` for how the mode is chosen):
 
 ``namespaces`` (root)
     cgroup (memory + process count for the whole submission), new network, mount,
