@@ -22,6 +22,7 @@
 import numpy as np
 import pandas as pd
 
+from mlops_course.course.observe import raised
 from mlops_course.data import make_synthetic_housing
 
 SAMPLE = make_synthetic_housing(n_rows=200, seed=7)
@@ -63,33 +64,46 @@ verify(probe())
 def probe():
     try:
         rmse_usd([1.0, 2.0], [1.0])
-    except ValueError:
-        return "ValueError"
+    except Exception as exc:
+        return raised(exc)
     return "no error"
 
 
 def verify(observed):
-    assert observed == "ValueError", "different lengths must raise ValueError"
+    assert observed != "no error", "different lengths must raise ValueError, nothing was raised"
+    assert "ValueError" in observed["raised"], (
+        f"different lengths must raise ValueError, got {observed['raised'][0]}")
 
 
 verify(probe())
 
-# %% tags=["test"] grade_id="hidden_rmse_cases" points=0.5
+# %% tags=["test"] grade_id="hidden_rmse_values" points=0.25
 ### BEGIN HIDDEN TESTS
 def probe():
-    out = {"perfect": rmse_usd([5.0, 7.0], [5.0, 7.0]), "single": rmse_usd([3.0], [0.0])}
-    try:
-        rmse_usd([], [])
-        out["empty"] = "no error"
-    except ValueError:
-        out["empty"] = "ValueError"
-    return out
+    return {"perfect": rmse_usd([5.0, 7.0], [5.0, 7.0]), "single": rmse_usd([3.0], [0.0])}
 
 
 def verify(observed):
     assert observed["perfect"] == 0.0, "identical predictions have zero error"
     assert abs(observed["single"] - 3.0) < 1e-9, "one value off by 3 gives RMSE 3"
-    assert observed["empty"] == "ValueError", "empty input must raise ValueError"
+
+
+verify(probe())
+### END HIDDEN TESTS
+
+# %% tags=["test"] grade_id="hidden_rmse_empty" points=0.25
+### BEGIN HIDDEN TESTS
+def probe():
+    try:
+        rmse_usd([], [])
+    except Exception as exc:
+        return raised(exc)
+    return "no error"
+
+
+def verify(observed):
+    assert observed != "no error", "empty input must raise ValueError, nothing was raised"
+    assert "ValueError" in observed["raised"], "empty input must raise ValueError"
 
 
 verify(probe())
@@ -242,30 +256,58 @@ def verify(observed):
 
 verify(probe())
 
-# %% tags=["test"] grade_id="hidden_prepare_request_edge_cases" points=2
+# %% tags=["test"] grade_id="hidden_prepare_request_absent_key" points=1
 ### BEGIN HIDDEN TESTS
 def probe():
     payload = {"longitude": -118.0, "latitude": 34.0, "housing_median_age": 12.0,
                "total_rooms": 2000.0, "population": 1500.0, "households": 500.0,
                "median_income": 6.0, "ocean_proximity": "ISLAND"}  # total_bedrooms absent
     medians = {**MEDIANS, "total_bedrooms": 400.0}
-    row = prepare_request(payload, medians, COLUMNS).iloc[0].to_dict()
-    reordered = list(reversed(COLUMNS))
-    order = list(prepare_request(payload, medians, reordered).columns)
-    try:
-        prepare_request({**payload, "ocean_proximity": "MOON"}, medians, COLUMNS)
-        unknown = "no error"
-    except ValueError as exc:
-        unknown = "ValueError naming it" if "MOON" in str(exc) else "ValueError"
-    return {"row": row, "order_ok": order == reordered, "unknown": unknown}
+    return prepare_request(payload, medians, COLUMNS).iloc[0].to_dict()
 
 
 def verify(observed):
-    assert observed["row"]["total_bedrooms"] == 400.0, "an absent key is missing, too"
-    assert observed["row"]["ocean_proximity_ISLAND"] == 1.0
-    assert observed["row"]["median_income"] == 6.0
-    assert observed["order_ok"], "follow the order of `columns`, whatever it is"
-    assert observed["unknown"] == "ValueError naming it", "unknown category: ValueError naming it"
+    assert observed.get("total_bedrooms") == 400.0, "an absent key is missing, too"
+    assert observed.get("ocean_proximity_ISLAND") == 1.0, "the district's category must be 1.0"
+    assert observed.get("median_income") == 6.0, "keep the values that are there"
+
+
+verify(probe())
+### END HIDDEN TESTS
+
+# %% tags=["test"] grade_id="hidden_prepare_request_column_order" points=0.5
+### BEGIN HIDDEN TESTS
+def probe():
+    payload = SAMPLE.drop(columns="median_house_value").iloc[3].to_dict()
+    return list(prepare_request(payload, MEDIANS, list(reversed(COLUMNS))).columns)
+
+
+def verify(observed):
+    columns = ["longitude", "latitude", "housing_median_age", "total_rooms", "total_bedrooms",
+               "population", "households", "median_income", "ocean_proximity_<1H OCEAN",
+               "ocean_proximity_INLAND", "ocean_proximity_ISLAND", "ocean_proximity_NEAR BAY",
+               "ocean_proximity_NEAR OCEAN"]
+    assert observed == columns[::-1], "follow the order of `columns`, whatever it is"
+
+
+verify(probe())
+### END HIDDEN TESTS
+
+# %% tags=["test"] grade_id="hidden_prepare_request_unknown_category" points=0.5
+### BEGIN HIDDEN TESTS
+def probe():
+    payload = SAMPLE.drop(columns="median_house_value").iloc[4].to_dict()
+    try:
+        prepare_request({**payload, "ocean_proximity": "MOON"}, MEDIANS, COLUMNS)
+    except Exception as exc:
+        return raised(exc)
+    return "no error"
+
+
+def verify(observed):
+    assert observed != "no error", "an unknown category must raise ValueError naming it"
+    assert "ValueError" in observed["raised"], "an unknown category must raise ValueError"
+    assert "MOON" in observed["message"], "the ValueError must name the unknown value"
 
 
 verify(probe())

@@ -24,16 +24,20 @@ from mlops_course.course.autograde.gradebook import (
     build_result,
     fingerprint,
     load_result,
+    test_parts,
     write_gradebook,
     write_result,
 )
 from mlops_course.course.autograde.sandbox import Limits, Sandbox
 from mlops_course.course.autograde.submissions import (
     MAX_SUBMISSION_BYTES,
+    Submission,
     SubmissionFile,
     find_submissions,
     read_submission,
+    submission_digest,
 )
+from mlops_course.course.autograde.untrusted import clean_text
 from mlops_course.course.exercises import Exercise, load_exercise
 
 
@@ -124,17 +128,36 @@ def grade_folder(
 def _grade_one(exercise: Exercise, item: SubmissionFile, sandbox: Sandbox, key: str,
                submissions_dir: Path, out_dir: Path, max_bytes: int,
                stop: threading.Event) -> SubmissionResult:
-    """Grade one submission (or reuse its stored result); never raises for its content."""
-    submission = read_submission(item, exercise, max_bytes=max_bytes)
+    """Grade one submission (or reuse its stored result); never raises for its content:
+    the worst a submission can do is get its own row with status ``grader error``."""
+    try:
+        return _grade_or_reuse(exercise, item, sandbox, key, submissions_dir, out_dir,
+                               max_bytes, stop)
+    except Interrupted:
+        raise
+    except Exception as exc:  # noqa: BLE001 - our failure on odd input: flag it, go on
+        result = build_result(exercise, Submission(item.student, item.path), None,
+                              fingerprint=key, sandbox_mode=sandbox.mode, source_name="")
+        result.status, result.needs_review = "grader error", True
+        result.problem = clean_text(f"the grader failed on this submission: "
+                                    f"{type(exc).__name__}: {exc}", 500)
+        result.review.append(result.problem)
+        return result  # not stored: the next run tries again
+
+
+def _grade_or_reuse(exercise: Exercise, item: SubmissionFile, sandbox: Sandbox, key: str,
+                    submissions_dir: Path, out_dir: Path, max_bytes: int,
+                    stop: threading.Event) -> SubmissionResult:
     try:
         source_name = str(item.path.relative_to(submissions_dir))
     except ValueError:
         source_name = item.path.name
     stored = load_result(out_dir, item.student)
-    if (stored is not None and submission.sha256 is not None
-            and stored.submission_sha256 == submission.sha256 and stored.fingerprint == key
-            and stored.student == item.student):
-        return stored
+    digest = submission_digest(item, max_bytes)
+    if (stored is not None and digest is not None and stored.submission_sha256 == digest
+            and stored.fingerprint == key and stored.student == item.student):
+        return stored  # reused without parsing the file again
+    submission = read_submission(item, exercise, max_bytes=max_bytes)
     report = None
     if submission.problem is None:
         try:
@@ -151,7 +174,7 @@ def _grade_one(exercise: Exercise, item: SubmissionFile, sandbox: Sandbox, key: 
     result = build_result(exercise, submission, report, fingerprint=key,
                           sandbox_mode=sandbox.mode, source_name=source_name)
     if result.status != "sandbox error":
-        write_result(out_dir, result)
+        write_result(out_dir, result, test_parts(exercise))
     return result
 
 
@@ -165,7 +188,9 @@ def summarize(report: BatchReport, *, slowest: int = 3) -> str:
                 if any(r.resumed for r in results) else "") + ".",
              report.sandbox.describe()]
     if report.ignored:
-        lines.append(f"ignored (not .ipynb/.py): {', '.join(report.ignored)}")
+        names = ", ".join(clean_text(n, 100, newlines=False) for n in report.ignored[:20])
+        more = f" and {len(report.ignored) - 20} more" if len(report.ignored) > 20 else ""
+        lines.append(f"ignored (not .ipynb/.py): {names}{more}")
     if not results:
         lines.append("No submissions found.")
         return "\n".join(lines)

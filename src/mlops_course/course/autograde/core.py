@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from mlops_course.course.autograde import untrusted
 from mlops_course.course.autograde.sandbox import (
     STARTUP_TIMEOUT_S,
     Limits,
@@ -69,13 +70,15 @@ class RunReport:
 
     cells: list[StepResult] = field(default_factory=list)
     probes: dict[str, StepResult] = field(default_factory=dict)
-    launches: int = 0
+    launches: int = 0  # sandboxes started (a zygote each)
+    children: int = 0  # children forked from them (one per attempt and phase)
     startup_s: float = 0.0  # sandbox start until the worker is ready, all launches
     code_s: float = 0.0  # time inside steps (setup and answer cells, probes)
     setup_s: float = 0.0  # of which the template's setup cells (imports, data)
     total_s: float = 0.0
     stray_lines: int = 0  # lines on the result pipe that answered nothing
     sandbox_error: str | None = None
+    tampered: set[str] = field(default_factory=set)  # what the worker found changed
 
 
 def verify(test: GradedTest, observed: Any) -> tuple[str, str]:
@@ -96,6 +99,12 @@ def run_submission(exercise: Exercise, answers: dict[str, str], *,
                    stop: threading.Event | None = None) -> RunReport:
     """Run the template's setup cells, ``answers`` and every probe in the sandbox.
 
+    Public tests run first; the hidden tests' probes are sent to the sandbox only when
+    every public result is in, so that no message a student reads can carry hidden
+    test code. Each phase runs in children forked from one zygote (see
+    :mod:`mlops_course.course.autograde.worker`); a child that dies or hangs is
+    replaced by a fresh one, a zygote that dies by a fresh sandbox.
+
     Parameters
     ----------
     exercise:
@@ -111,99 +120,165 @@ def run_submission(exercise: Exercise, answers: dict[str, str], *,
     sandbox = sandbox or Sandbox.detect()
     limits = sandbox.limits
     cells = exercise.setup_and_answers(answers)
-    probes = [(t.grade_id, t.probe_source) for t in exercise.tests]
+    first_answer = next((i for i, (label, _) in enumerate(cells)
+                         if label.startswith("answer ")), len(cells))
     report = RunReport()
-    cell_results: dict[int, StepResult] = {}
-    skipped: set[int] = set()
+    run = _Run(sandbox, cells, first_answer, report, stop,
+               time.monotonic() + limits.timeout_s)
     started = time.monotonic()
-    deadline = started + limits.timeout_s
-    while len(report.probes) < len(probes) and time.monotonic() < deadline:
-        report.launches += 1
-        with sandbox.start() as worker:
-            restart = _run_once(worker, cells, probes, skipped, cell_results, limits,
-                                deadline, report, stop)
-            report.stray_lines += worker.stray_lines
-            if restart is None:
-                break
-            if not restart:
-                worker.finish()
-    report.cells = [cell_results.get(i, StepResult(label, "timeout", "not run: no time left"))
+    try:
+        for hidden in (False, True):
+            probes = [(t.grade_id, t.probe_source) for t in exercise.tests
+                      if t.hidden == hidden]
+            if probes:
+                run.phase(probes, record_cells=not hidden)
+    finally:
+        run.close()
+    report.cells = [run.cell_results.get(i, StepResult(label, "timeout",
+                                                       "not run: no time left"))
                     for i, (label, _) in enumerate(cells)]
-    for grade_id, _ in probes:
-        if grade_id not in report.probes:
+    for test in exercise.tests:
+        if test.grade_id not in report.probes:
             message = (f"not run: the sandbox failed ({report.sandbox_error})"
                        if report.sandbox_error else
                        f"not run: the submission used up its {limits.timeout_s:g} s")
             status = "error" if report.sandbox_error else "timeout"
-            report.probes[grade_id] = StepResult(grade_id, status, message)
+            report.probes[test.grade_id] = StepResult(test.grade_id, status, message)
     report.total_s = time.monotonic() - started
     return report
 
 
-def _run_once(worker: Any, cells: list[tuple[str, str]], probes: list[tuple[str, str]],
-              skipped: set[int], cell_results: dict[int, StepResult], limits: Limits,
-              deadline: float, report: RunReport, stop: threading.Event | None
-              ) -> bool | None:
-    """One worker's life: the cells, then the probes not done yet. Returns True when the
-    worker died and a fresh one should go on, False when all is done, None when the
-    sandbox did not start."""
-    launched = time.monotonic()
-    if not worker.wait_ready(min(deadline, launched + STARTUP_TIMEOUT_S)):
-        worker.kill()
-        if time.monotonic() < deadline:
-            tail = worker.output_tail().strip().splitlines()
-            report.sandbox_error = (tail[-1] if tail else "the worker did not start")
-        return None
-    report.startup_s += time.monotonic() - launched
-    answers = sum(1 for label, _ in cells if not label.startswith("setup"))
-    step_budget = limits.step_budget_s(answers + len(probes))
-    for index, (label, source) in enumerate(cells):
-        if index in skipped:
-            continue
-        if stop is not None and stop.is_set():
-            raise Interrupted()
-        # setup cells are the template's: they get the whole budget, answers one step's
-        budget = limits.timeout_s if label.startswith("setup") else step_budget
-        result = _step(worker, {"op": "cell", "label": label, "source": source},
-                       label, budget, deadline, report)
-        cell_results.setdefault(index, result)
-        if worker.popen.poll() is not None:
-            skipped.add(index)
-            return True
-    for grade_id, source in probes:
-        if grade_id in report.probes:
-            continue
-        if stop is not None and stop.is_set():
-            raise Interrupted()
-        message = {"op": "probe", "grade_id": grade_id, "source": source}
-        report.probes[grade_id] = _step(worker, message, grade_id, step_budget, deadline,
-                                        report)
-        if worker.popen.poll() is not None:
-            return True
-    return False
+class _Run:
+    """One submission's run: a zygote (restarted when it dies) and its children."""
 
+    def __init__(self, sandbox: Sandbox, cells: list[tuple[str, str]], first_answer: int,
+                 report: RunReport, stop: threading.Event | None, deadline: float) -> None:
+        self.sandbox, self.limits = sandbox, sandbox.limits
+        self.cells, self.first_answer = cells, first_answer
+        self.report, self.stop, self.deadline = report, stop, deadline
+        self.context: Any = None
+        self.worker: Any = None
+        self.cell_results: dict[int, StepResult] = {}
+        self.skipped: set[int] = set()
+        self.tests = 0
 
-def _step(worker: Any, message: dict[str, Any], label: str, budget_s: float, deadline: float,
-          report: RunReport) -> StepResult:
-    began = time.monotonic()
-    answer = worker.step(message, budget_s, deadline)
-    report.code_s += time.monotonic() - began
-    if label.startswith("setup"):
-        report.setup_s += time.monotonic() - began
-    if isinstance(answer, StepFailure):
-        return StepResult(label, _STEP_STATUS[answer.status], answer.message)
-    status = _STEP_STATUS.get(answer.get("status"), "error")
-    if status == "timeout":
-        # stopped by the alarm, but what it started (children, threads) may still run:
-        # a fresh worker goes on, exactly as if the grader had killed this one
-        worker.kill()
-        text = str(answer.get("error") or "took too long")[:200]
-        return StepResult(label, status, f"{text} and was stopped")
-    text = str(answer.get("error", ""))[:1000] if status != "ok" else ""
-    value = answer.get("value") if status == "ok" else None
-    seconds = answer.get("seconds", 0.0)
-    return StepResult(label, status, text, value,
-                      float(seconds) if isinstance(seconds, int | float) else 0.0)
+    # -- the zygote
+    def _start(self) -> bool:
+        """A fresh sandbox whose zygote ran the template's leading setup cells."""
+        self.close()
+        self.report.launches += 1
+        self.context = self.sandbox.start()
+        self.worker = self.context.__enter__()
+        launched = time.monotonic()
+        if not self.worker.wait_ready(min(self.deadline, launched + STARTUP_TIMEOUT_S)):
+            self.worker.kill()
+            if time.monotonic() < self.deadline:
+                tail = self.worker.output_tail().strip().splitlines()
+                self.report.sandbox_error = tail[-1] if tail else "the worker did not start"
+            self.close()
+            return False
+        self.report.startup_s += time.monotonic() - launched
+        for index in range(self.first_answer):
+            label, source = self.cells[index]
+            result = self._step({"op": "cell", "label": label, "source": source}, label,
+                                self.limits.timeout_s)
+            self.cell_results.setdefault(index, result)
+            if self.worker.popen.poll() is not None:
+                self.close()
+                return False
+        return True
+
+    def close(self) -> None:
+        if self.context is not None:
+            if self.worker is not None:
+                if self.worker.popen.poll() is None:
+                    self.worker.finish()
+                self.report.stray_lines += self.worker.stray_lines
+            self.context.__exit__(None, None, None)
+        self.context = self.worker = None
+
+    def _alive(self) -> bool:
+        return self.worker is not None and self.worker.popen.poll() is None
+
+    # -- a phase: public tests, then hidden tests
+    def phase(self, probes: list[tuple[str, str]], *, record_cells: bool) -> None:
+        report = self.report
+        self.tests += len(probes)
+        sent_to: Any = None
+        answers = sum(1 for label, _ in self.cells if label.startswith("answer "))
+        step_budget = self.limits.step_budget_s(answers + self.tests)
+        while (any(g not in report.probes for g, _ in probes)
+               and time.monotonic() < self.deadline):
+            if not self._alive() and not self._start():
+                if report.sandbox_error or time.monotonic() >= self.deadline:
+                    return
+                continue
+            if sent_to is not self.worker:  # compiled in the zygote, before student code
+                answer = self.worker.step({"op": "probes", "sources": dict(probes)},
+                                          STARTUP_TIMEOUT_S, self.deadline)
+                if isinstance(answer, StepFailure) or answer.get("status") != "ok":
+                    self.worker.kill()
+                    continue
+                sent_to = self.worker
+            if not self.worker.fork(min(self.deadline, time.monotonic() + STARTUP_TIMEOUT_S)):
+                self.worker.kill()
+                continue
+            self.report.children += 1
+            self._child(probes, step_budget, record_cells)
+            if self._alive() and not self.worker.end_child(time.monotonic() + 5.0):
+                self.worker.kill()
+
+    def _child(self, probes: list[tuple[str, str]], step_budget: float,
+               record_cells: bool) -> None:
+        """One child's life: the answer cells, then the probes not done yet."""
+        for index in range(self.first_answer, len(self.cells)):
+            if index in self.skipped:
+                continue
+            if self.stop is not None and self.stop.is_set():
+                raise Interrupted()
+            label, source = self.cells[index]
+            # setup cells are the template's: they get the whole budget, answers one step's
+            budget = self.limits.timeout_s if label.startswith("setup") else step_budget
+            result = self._step({"op": "cell", "label": label, "source": source}, label,
+                                budget)
+            if record_cells:
+                self.cell_results.setdefault(index, result)
+            if self.worker.child_token is None or not self._alive():  # the child died
+                self.skipped.add(index)
+                return
+            if result.status == "timeout":  # what it started may still run: next child
+                self.skipped.add(index)
+                return
+        for grade_id, _ in probes:
+            if grade_id in self.report.probes:
+                continue
+            if self.stop is not None and self.stop.is_set():
+                raise Interrupted()
+            result = self._step({"op": "probe", "grade_id": grade_id}, grade_id, step_budget)
+            self.report.probes[grade_id] = result
+            if (self.worker.child_token is None or not self._alive()
+                    or result.status == "timeout"):
+                return
+
+    def _step(self, message: dict[str, Any], label: str, budget_s: float) -> StepResult:
+        began = time.monotonic()
+        answer = self.worker.step(message, budget_s, self.deadline)
+        spent = time.monotonic() - began
+        self.report.code_s += spent
+        if label.startswith("setup"):
+            self.report.setup_s += spent
+        if isinstance(answer, StepFailure):
+            return StepResult(label, _STEP_STATUS[answer.status], answer.message)
+        answer = untrusted.check_reply(answer)
+        if answer.get("tampered"):
+            self.report.tampered.update(answer["tampered"])
+        status = _STEP_STATUS.get(answer.get("status"), "error")
+        if status == "timeout":
+            text = str(answer.get("error") or "took too long")[:200]
+            return StepResult(label, status, f"{text} and was stopped")
+        text = str(answer.get("error", ""))[:1000] if status != "ok" else ""
+        value = answer.get("value") if status == "ok" else None
+        return StepResult(label, status, text, value, answer.get("seconds", 0.0))
 
 
 def outcomes_from_report(exercise: Exercise, report: RunReport) -> list[TestOutcome]:

@@ -22,11 +22,14 @@ from typing import Any
 from mlops_course.course.autograde.core import RunReport, TestOutcome, outcomes_from_report
 from mlops_course.course.autograde.sandbox import Limits
 from mlops_course.course.autograde.submissions import Submission, safe_student_id
+from mlops_course.course.autograde.untrusted import clean_text
 from mlops_course.course.exercises import Exercise
 
-GRADER_VERSION = 1
+GRADER_VERSION = 2
 SUBMISSION_STATUSES = ("ok", "timeout", "out of memory", "crashed", "unreadable",
-                       "sandbox error")
+                       "sandbox error", "grader error")
+INSTRUCTOR_ONLY = ("instructor's record: holds the hidden tests' messages (expected values); "
+                   "give students the .md")
 _SEVERITY = ("crashed", "out of memory", "timeout")
 
 
@@ -67,7 +70,8 @@ class SubmissionResult:
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form: the saved fields, then one entry per test."""
-        data = {name: getattr(self, name) for name in self._SAVED}
+        data: dict[str, Any] = {"audience": INSTRUCTOR_ONLY}
+        data.update({name: getattr(self, name) for name in self._SAVED})
         data["tests"] = [
             {"name": t.grade_id, "hidden": t.hidden, "points": t.points,
              "max_points": t.max_points, "status": t.status, "message": t.message}
@@ -95,25 +99,31 @@ def fingerprint(exercise: Exercise, limits: Limits) -> str:
 def build_result(exercise: Exercise, submission: Submission, report: RunReport | None, *,
                  fingerprint: str, sandbox_mode: str, source_name: str) -> SubmissionResult:
     """Combine a read submission and its run into a :class:`SubmissionResult`."""
-    review = list(submission.notes)
+    review = [clean_text(note, 500) for note in submission.notes]
     cells: list[dict[str, str]] = []
     if submission.problem or report is None:
-        problem = submission.problem or "not run"
+        problem = clean_text(submission.problem or "not run", 1000)
         tests = [TestOutcome(t.grade_id, 0.0, t.points, "error", f"not graded: {problem}",
                              t.hidden) for t in exercise.tests]
         status = "unreadable"
     else:
         problem = None
-        tests = outcomes_from_report(exercise, report)
+        tests = [TestOutcome(t.grade_id, t.points, t.max_points, t.status,
+                             clean_text(t.message, 1500), t.hidden)
+                 for t in outcomes_from_report(exercise, report)]
         for cell in report.cells:
             if cell.status == "ok":
                 continue
             if cell.label.startswith("answer "):
                 cells.append({"cell": cell.label.removeprefix("answer "),
-                              "status": cell.status, "message": cell.message})
+                              "status": cell.status, "message": clean_text(cell.message, 1500)})
             else:
                 review.append(f"{cell.label} of the template failed after the student's "
-                              f"code ran: {cell.status}: {cell.message[:200]}")
+                              f"code ran: {cell.status}: {clean_text(cell.message, 200)}")
+        if report.tampered:
+            review.append("the submission changed the grader's interpreter ("
+                          + ", ".join(sorted(report.tampered)[:8])
+                          + "): its results may be forged; grade it by hand")
         if report.stray_lines:
             review.append(f"{report.stray_lines} stray line(s) on the result pipe: the code "
                           "wrote to the grader's channel (tampering?)")
@@ -125,7 +135,8 @@ def build_result(exercise: Exercise, submission: Submission, report: RunReport |
             status = next((s for s in _SEVERITY if s in statuses), "ok")
     total = sum(t.points for t in tests)
     return SubmissionResult(
-        student=submission.student, exercise=exercise.name, submission=source_name,
+        student=submission.student, exercise=exercise.name,
+        submission=clean_text(source_name, 300, newlines=False),
         submission_sha256=submission.sha256, fingerprint=fingerprint, status=status,
         total=total, max_points=exercise.max_points,
         needs_review=status != "ok" or bool(review), tests=tests, cells=cells,
@@ -140,7 +151,7 @@ def build_result(exercise: Exercise, submission: Submission, report: RunReport |
 # ------------------------------------------------------------------------ files
 
 def _atomic_write(path: Path, text: str) -> None:
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=".grade-", suffix=".tmp")
     try:
         with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as out:
             out.write(text)
@@ -155,10 +166,11 @@ def result_path(out_dir: Path, student: str) -> Path:
     return out_dir / f"{safe_student_id(student)}.json"
 
 
-def write_result(out_dir: Path, result: SubmissionResult) -> None:
+def write_result(out_dir: Path, result: SubmissionResult,
+                 parts: dict[str, str] | None = None) -> None:
     """Write the feedback, then the JSON (last: its presence marks the work as done)."""
     name = safe_student_id(result.student)
-    _atomic_write(out_dir / f"{name}.md", feedback_markdown(result))
+    _atomic_write(out_dir / f"{name}.md", feedback_markdown(result, parts))
     _atomic_write(out_dir / f"{name}.json",
                   json.dumps(result.to_dict(), indent=1, ensure_ascii=False) + "\n")
 
@@ -189,7 +201,8 @@ def gradebook_csv(exercise: Exercise, results: list[SubmissionResult]) -> str:
     writer.writerow(["student", "total", "max", "status", "needs_review", *grade_ids])
     for result in sorted(results, key=lambda r: r.student):
         points = {t.grade_id: t.points for t in result.tests}
-        writer.writerow([_csv_safe(result.student), _points(result.total),
+        writer.writerow([_csv_safe(clean_text(result.student, 200, newlines=False)),
+                         _points(result.total),
                          _points(result.max_points), result.status,
                          "yes" if result.needs_review else "no",
                          *(_points(points.get(g, 0.0)) for g in grade_ids)])
@@ -207,24 +220,41 @@ def _fence(text: str) -> str:
     return "```text\n" + text.replace("```", "'''").strip()[:1500] + "\n```"
 
 
-def feedback_markdown(result: SubmissionResult) -> str:
+def test_parts(exercise: Exercise) -> dict[str, str]:
+    """grade_id -> the exercise Part it belongs to (the ``## Part …`` heading above it)."""
+    parts: dict[str, str] = {}
+    current = ""
+    for cell in exercise.cells:
+        if cell.kind == "markdown":
+            for line in cell.source.splitlines():
+                if line.startswith("## "):
+                    current = line[3:].split("(")[0].strip()
+        elif cell.kind == "test" and cell.grade_id:
+            parts[cell.grade_id] = current
+    return parts
+
+
+def feedback_markdown(result: SubmissionResult, parts: dict[str, str] | None = None) -> str:
     """Feedback a student can read: public tests with their messages, hidden tests with
-    their name and whether they passed, nothing else about them."""
+    their name and whether they passed, nothing else about them; each test under the
+    Part of the exercise it belongs to."""
+    parts = parts or {}
     lines = [f"# {result.exercise}: feedback for {result.student}", ""]
     if result.problem:
         lines += ["Your submission could not be graded:", "", _fence(result.problem), "",
                   f"Score: **0 / {_points(result.max_points)}** points.", ""]
         return "\n".join(lines)
     lines += [f"Score: **{_points(result.total)} / {_points(result.max_points)}** points.", "",
-              "| test | points | result |", "| --- | ---: | --- |"]
+              "| part | test | points | result |", "| --- | --- | ---: | --- |"]
     for test in result.tests:
         if test.hidden:
             verdict = "passed" if test.status == "pass" else "not passed"
-            lines.append(f"| {test.grade_id} (hidden) | {_points(test.points)} / "
-                         f"{_points(test.max_points)} | {verdict} |")
+            lines.append(f"| {parts.get(test.grade_id, '')} | {test.grade_id} (hidden) | "
+                         f"{_points(test.points)} / {_points(test.max_points)} | {verdict} |")
         else:
-            lines.append(f"| {test.grade_id} | {_points(test.points)} / "
-                         f"{_points(test.max_points)} | {test.status} |")
+            lines.append(f"| {parts.get(test.grade_id, '')} | {test.grade_id} | "
+                         f"{_points(test.points)} / {_points(test.max_points)} | "
+                         f"{test.status} |")
     if result.cells:
         lines += ["", "## Your answer cells that did not run through", ""]
         for cell in result.cells:
@@ -233,7 +263,8 @@ def feedback_markdown(result: SubmissionResult) -> str:
     if public:
         lines += ["", "## Public tests that did not pass", ""]
         for test in public:
-            lines += [f"### {test.grade_id}: {test.status}", "", _fence(test.message), ""]
+            part = f" ({parts[test.grade_id]})" if parts.get(test.grade_id) else ""
+            lines += [f"### {test.grade_id}{part}: {test.status}", "", _fence(test.message), ""]
     hidden = [t for t in result.tests if t.hidden and t.status != "pass"]
     if hidden:
         if lines[-1]:

@@ -342,6 +342,7 @@ class WorkerProcess:
     cgroup: _Cgroup | None
     stray_bytes: int = 0
     stray_lines: int = 0
+    child_token: str | None = None  # the fork whose child serves steps now
     _buffer: bytearray = field(default_factory=bytearray)
     _eof: bool = False
     _oom_before: int = 0
@@ -402,6 +403,10 @@ class WorkerProcess:
                     return record
                 if token is not None and record.get("token") == token:
                     return record
+                if (self.child_token is not None and record.get("token") == self.child_token
+                        and "ended" in record):  # the zygote: the child died or left
+                    self.child_token = None
+                    return {"ended": record["ended"]}
             self.stray_lines += 1
             self.stray_bytes += len(line)
             if self.stray_bytes > MAX_NOISE_BYTES:
@@ -435,10 +440,50 @@ class WorkerProcess:
                                           "grader's pipe and was stopped")
         if record is None:
             return self._died()
+        if "ended" in record:
+            ended = record["ended"]
+            return self._died(ended if type(ended) is int and abs(ended) < 512 else 1)
         return record
 
-    def _died(self) -> StepFailure:
-        code = self.wait(5.0)
+    # -- the zygote's children
+    def fork(self, deadline: float) -> bool:
+        """Ask the zygote for a fresh child to run the student's code; False if it failed."""
+        token = os.urandom(12).hex()
+        try:
+            if not self._send({"op": "fork", "token": token}, deadline):
+                return False
+            record = self._receive(token, deadline)
+        except (TimeoutError, _Flood):
+            return False
+        if record is None or record.get("status") != "ok":
+            return False
+        self.child_token = token
+        return True
+
+    def end_child(self, deadline: float) -> bool:
+        """Let the current child exit and wait for the zygote to see it; False (and the
+        whole sandbox killed) when that does not happen in time."""
+        if self.child_token is None:
+            return True
+        token = self.child_token
+        try:
+            self._send({"op": "bye"}, deadline)
+            while self.child_token is not None:
+                record = self._receive(token, deadline)
+                if record is None:
+                    break
+                if "ended" in record:
+                    self.child_token = None
+        except (TimeoutError, _Flood, OSError):
+            pass
+        if self.child_token is None and self.popen.poll() is None:
+            return True
+        self.kill()
+        return False
+
+    def _died(self, child_code: int | None = None) -> StepFailure:
+        code = self.wait(5.0) if child_code is None else (
+            child_code if child_code >= 0 else 128 - child_code)
         oom = (self.cgroup.oom_kills() if self.cgroup else 0) > self._oom_before
         tail = self.output_tail()
         signum = -code if code is not None and code < 0 else (
@@ -476,7 +521,9 @@ class WorkerProcess:
             return None
 
     def finish(self) -> None:
-        """Ask the worker to exit; kill it if it does not."""
+        """Ask the child, then the zygote, to exit; kill them if they do not."""
+        if not self.end_child(time.monotonic() + 2.0):
+            return
         with contextlib.suppress(TimeoutError):
             self._send({"op": "bye"}, time.monotonic() + 1.0)
         if self.wait(2.0) is None:
@@ -688,7 +735,8 @@ class Sandbox:
                 "fds": [to_worker[0], from_worker[1]],
                 "argv": [sys.executable, "-s", "-P", "-B", "-m",
                          "mlops_course.course.autograde.worker",
-                         str(to_worker[0]), str(from_worker[1])],
+                         str(to_worker[0]), str(from_worker[1])]
+                        + (["--pidns"] if namespaced else []),
                 "env": _worker_env(cwd),
             }
             for path in ("/bin", "/lib", "/lib64", "/sbin", "/lib32", "/libx32"):
@@ -721,8 +769,12 @@ class Sandbox:
                 worker.wait(5.0)
                 tail = worker.output_tail().strip().splitlines()
                 return tail[-1] if tail else f"the worker did not start (mode {self.mode})"
-            answer = worker.step({"op": "probe", "grade_id": "preflight", "source": code},
-                                 30.0, deadline)
+            answer = worker.step({"op": "probes", "sources": {"preflight": code}}, 30.0,
+                                 deadline)
+            if isinstance(answer, dict) and answer.get("status") == "ok":
+                if not worker.fork(deadline):
+                    return "the worker could not start a child process"
+                answer = worker.step({"op": "probe", "grade_id": "preflight"}, 30.0, deadline)
             if isinstance(answer, StepFailure):
                 return answer.message
             if answer.get("status") != "ok":

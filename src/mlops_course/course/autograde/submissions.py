@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
+import re
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +24,11 @@ from mlops_course.course.exercises import BEGIN_SOLUTION, END_SOLUTION, Exercise
 
 SUFFIXES = (".ipynb", ".py")
 MAX_SUBMISSION_BYTES = 20_000_000
+MAX_PY_BYTES = 2_000_000  # a .py holds no outputs: 2 MB is a hundred times an exercise
+MAX_CELLS = 500  # an exercise has about 20 cells; parsing .py cells is superlinear
 MAX_ANSWER_BYTES = 200_000
+MAX_ID_CHARS = 80
+_ID_OK = re.compile(r"[^\W]|[.\-]")  # letters, digits, underscore, dot, hyphen
 
 
 @dataclass(frozen=True)
@@ -90,18 +94,19 @@ def find_submissions(folder: Path, *, exclude: tuple[Path, ...] = ()
             continue
         info = entry.lstat()
         if stat.S_ISDIR(info.st_mode):
-            found.setdefault(entry.name, []).append(_folder_submission(entry))
+            found.setdefault(student_id(entry.name), []).append(_folder_submission(entry))
         elif entry.suffix in SUFFIXES:
             problem = None if stat.S_ISREG(info.st_mode) else (
-                f"{entry.name} is not a regular file (a symbolic link?); the grader reads "
-                "only plain files: replace it by the file itself")
-            found.setdefault(entry.stem, []).append(SubmissionFile(entry.stem, entry, problem))
+                f"{student_id(entry.name)} is not a regular file (a symbolic link?); the "
+                "grader reads only plain files: replace it by the file itself")
+            student = student_id(entry.stem)
+            found.setdefault(student, []).append(SubmissionFile(student, entry, problem))
         else:
-            ignored.append(entry.name)
+            ignored.append(student_id(entry.name))
     submissions = []
     for student, entries in sorted(found.items()):
         if len(entries) > 1:
-            names = ", ".join(e.path.name for e in entries)
+            names = ", ".join(student_id(e.path.name) for e in entries)
             submissions.append(SubmissionFile(student, folder, (
                 f"{len(entries)} submissions for {student!r}: {names}; keep one and grade "
                 "again")))
@@ -116,15 +121,31 @@ def _folder_submission(folder: Path) -> SubmissionFile:
     if not candidates:
         candidates = sorted(p for p in folder.iterdir()
                             if p.suffix == ".py" and not p.name.startswith("."))
+    student = student_id(folder.name)
     if len(candidates) != 1:
-        names = ", ".join(p.name for p in candidates) or "none"
-        return SubmissionFile(folder.name, folder, (
-            f"the folder {folder.name}/ must hold exactly one notebook, it holds "
+        names = ", ".join(student_id(p.name) for p in candidates[:10]) or "none"
+        return SubmissionFile(student, folder, (
+            f"the folder {student}/ must hold exactly one notebook, it holds "
             f"{len(candidates)} ({names}); keep one and grade again"))
     path = candidates[0]
     problem = None if stat.S_ISREG(path.lstat().st_mode) else (
-        f"{path.name} is not a regular file (a symbolic link?)")
-    return SubmissionFile(folder.name, path, problem)
+        f"{student_id(path.name)} is not a regular file (a symbolic link?)")
+    return SubmissionFile(student, path, problem)
+
+
+def submission_digest(found: SubmissionFile, max_bytes: int = MAX_SUBMISSION_BYTES
+                      ) -> str | None:
+    """sha256 of the submission's bytes (None if it cannot or will not be read): cheap,
+    so that a stored result is reused without parsing the file again."""
+    if found.problem:
+        return None
+    try:
+        if found.path.stat().st_size > max_bytes:
+            return None
+        with open(found.path, "rb") as handle:
+            return hashlib.sha256(handle.read(max_bytes + 1)).hexdigest()
+    except OSError:
+        return None
 
 
 def read_submission(found: SubmissionFile, exercise: Exercise, *,
@@ -132,6 +153,8 @@ def read_submission(found: SubmissionFile, exercise: Exercise, *,
     """Read one submission and keep only its answer cells (never raises for bad input)."""
     if found.problem:
         return Submission(found.student, found.path, problem=found.problem)
+    if found.path.suffix == ".py":
+        max_bytes = min(max_bytes, MAX_PY_BYTES)
     try:
         size = found.path.stat().st_size
         if size > max_bytes:
@@ -142,7 +165,8 @@ def read_submission(found: SubmissionFile, exercise: Exercise, *,
         with open(found.path, "rb") as handle:
             data = handle.read(max_bytes + 1)
     except OSError as exc:
-        return Submission(found.student, found.path, problem=f"cannot read the file: {exc}")
+        return Submission(found.student, found.path,
+                          problem=f"cannot read the file: {exc.strerror or type(exc).__name__}")
     digest = hashlib.sha256(data).hexdigest()
     if not data.strip():
         return Submission(found.student, found.path, digest, problem="the file is empty")
@@ -167,6 +191,8 @@ def _notebook_cells(data: bytes) -> list[dict[str, Any]]:
                              "again (format 4)")
         raise ValueError("not a valid notebook (no list of cells); open it in Jupyter and "
                          "save it again")
+    if len(notebook["cells"]) > MAX_CELLS:
+        raise ValueError(_too_many_cells(len(notebook["cells"])))
     cells = []
     for cell in notebook["cells"]:
         if not isinstance(cell, dict):
@@ -187,13 +213,21 @@ def _percent_cells(data: bytes) -> list[dict[str, Any]]:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise ValueError(f"the .py file is not UTF-8 text ({exc})") from exc
+        raise ValueError(f"the .py file is not UTF-8 text (byte {exc.start})") from exc
+    markers = sum(1 for line in text.splitlines() if line.startswith("# %%"))
+    if markers > MAX_CELLS:
+        raise ValueError(_too_many_cells(markers))
     try:
         notebook = jupytext.reads(text, fmt="py:percent")
     except Exception as exc:  # noqa: BLE001 - jupytext raises many kinds on odd input
         raise ValueError(f"cannot read the .py file as py:percent cells: {exc}") from exc
     return [{"cell_type": c.cell_type, "source": c.source, "metadata": dict(c.metadata)}
             for c in notebook.cells]
+
+
+def _too_many_cells(count: int) -> str:
+    return (f"the file has {count:,} cells, more than the {MAX_CELLS} the grader reads (the "
+            "exercise has about 20): submit the exercise notebook itself")
 
 
 def match_answers(cells: list[dict[str, Any]], exercise: Exercise
@@ -252,7 +286,29 @@ def _normalized(source: str) -> str:
                      if line.strip() not in (BEGIN_SOLUTION, END_SOLUTION) and line.strip())
 
 
+def student_id(name: str) -> str:
+    """A student id safe to print and to use as a file name, from a file or folder name.
+
+    Letters, digits, ``_``, ``.`` and ``-`` are kept; anything else (spaces, control
+    characters, undecodable bytes, path separators) becomes ``_``. An id that had to be
+    changed, or is longer than 80 characters, ends in ``-`` and 8 hex digits of the
+    original name's hash, so that two names never share an id.
+
+    Examples
+    --------
+    >>> student_id("alice")
+    'alice'
+    >>> student_id("bob\x1b[2J")
+    'bob__2J-842e3273'
+    """
+    kept = "".join(c if _ID_OK.fullmatch(c) else "_" for c in name)
+    if kept == name and len(name) <= MAX_ID_CHARS and not name.startswith("."):
+        return name
+    raw = name.encode("utf-8", "surrogateescape")
+    return f"{kept.lstrip('.')[:MAX_ID_CHARS]}-{hashlib.sha256(raw).hexdigest()[:8]}"
+
+
 def safe_student_id(student: str) -> str:
-    """The id as a file name for the output folder (ids come from file names already)."""
-    cleaned = student.replace(os.sep, "_").replace("\0", "_")
-    return "_" + cleaned if cleaned.startswith(".") or not cleaned else cleaned
+    """The id as a file name for the output folder (ids are made safe by student_id)."""
+    cleaned = student_id(student)
+    return cleaned if cleaned and not cleaned.startswith("-") else "_" + cleaned

@@ -1,38 +1,61 @@
 """The student side of grading: ``python -m mlops_course.course.autograde.worker FD_IN FD_OUT``.
 
 The grader starts this process inside the sandbox and talks to it over two pipes,
-one JSON object per line, one step at a time::
+one JSON object per line, one step at a time. This first process (the *zygote*)
+never runs student code: it runs the template's setup cells (imports, data),
+compiles the tests' probes, then forks a *child* per attempt; only children run the
+student's answer cells and the probes::
 
-    worker -> grader   {"hello": 1}
-    grader -> worker   {"op": "cell", "label": ..., "source": ..., "timeout": s, "token": t}
-    worker -> grader   {"token": t, "status": "ok", "seconds": ...}
-    grader -> worker   {"op": "probe", "grade_id": ..., "source": ..., "timeout": s, "token": t}
-    worker -> grader   {"token": t, "status": "ok", "value": <plain data>, "seconds": ...}
-    grader -> worker   {"op": "bye"}
+    zygote -> grader   {"hello": 1}
+    grader -> zygote   {"op": "cell", "label": "setup cell 1", "source": ..., "token": t}
+    grader -> zygote   {"op": "probes", "sources": {grade_id: source}, "token": t}
+    grader -> zygote   {"op": "fork", "token": t}
+    child  -> grader   {"token": t, "status": "ok", "pid": ...}
+    grader -> child    {"op": "cell", "label": "answer rmse_usd", "source": ..., "token": t}
+    grader -> child    {"op": "probe", "grade_id": ..., "timeout": s, "token": t}
+    child  -> grader   {"token": t, "status": "ok", "value": <plain data>, "tampered": [...]}
+    grader -> child    {"op": "bye"}
+    zygote -> grader   {"token": <the fork's token>, "ended": <exit status>}
+    grader -> zygote   {"op": "probes", ...}  (the next phase: hidden tests), "fork", ...
 
-Cells run in one namespace (setup cells from the template, the student's answer
-cells); each probe runs in a copy of it. A step that raises reports
-``status: "error"``, one that overruns its time budget (``SIGALRM``) reports
-``"timeout"``, ``MemoryError`` reports ``"memory"``; the worker then goes on with
-the next step. The next step is sent only after the current one answered, with a
-fresh token, so nothing the student's code writes ahead of time can pass for a
-later answer. This process never sees a ``verify`` function or an expected value:
-the grader checks the returned data itself.
+Probes are compiled in the zygote, before any student code exists in any process,
+and run in a scope whose builtins are a copy taken at start, so replacing
+``builtins.compile`` or ``isinstance`` does not reach them. Probes only observe (see
+:mod:`mlops_course.course.observe`); every verdict is made by ``verify`` on the
+grader's side, which this process never sees. After every step the child compares
+the interpreter with a snapshot taken at start (builtins, this module's functions,
+the JSON encoder, the reply pipe) and lists what changed in ``tampered``; the grader
+flags such a submission for review. That check runs in the same interpreter as the
+student's code, so it finds the usual tampering, not a determined attacker's: the
+guarantee rests on probes that only observe and on verdicts made outside.
+
+A step that raises reports ``status: "error"``, one that overruns its time budget
+(``SIGALRM``) reports ``"timeout"``, ``MemoryError`` reports ``"memory"``; the child
+then goes on with the next step. Before each fork the zygote kills every other
+process of its user (in a PID namespace only), so nothing a child started survives
+into the next attempt or phase.
 """
 
-from __future__ import annotations
+import builtins
 
-import contextlib
-import errno
-import json
-import math
-import os
-import resource
-import signal
-import sys
-import time
-import types
-from typing import Any
+# every function below looks builtins up in this copy, taken before student code runs
+__builtins__ = dict(vars(builtins))  # noqa: A001
+
+import contextlib  # noqa: E402 - after the builtins copy, on purpose
+import ctypes  # noqa: E402
+import errno  # noqa: E402
+import io  # noqa: E402
+import json  # noqa: E402
+import math  # noqa: E402
+import os  # noqa: E402
+import resource  # noqa: E402
+import signal  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+import types  # noqa: E402
+from typing import Any  # noqa: E402
+
+from mlops_course.course.observe import raised  # noqa: E402
 
 MAX_VALUE_BYTES = 1_000_000
 
@@ -95,6 +118,64 @@ def _short_error(exc: BaseException) -> str:
     return f"{text} ({where})" if where else text
 
 
+class _State:
+    """What the worker keeps between steps; filled by :func:`main` before student code."""
+
+    role = "zygote"
+    probes: dict[str, types.CodeType] = {}
+    pristine: dict[str, Any] = {}
+    snapshot: dict[str, Any] = {}
+    snapshot_probes: dict[str, types.CodeType] = {}
+    fds: tuple[int, int] = (-1, -1)
+    writer: Any = None
+
+
+_WATCHED_FUNCTIONS = ("plain", "_run_step", "_integrity", "_watched", "_short_error", "_send",
+                      "_serve", "_fork", "_on_alarm", "main")
+
+
+def _watched() -> dict[str, Any]:
+    """The objects whose replacement means tampering, by name."""
+    found: dict[str, Any] = {f"builtins.{k}": v for k, v in vars(builtins).items()}
+    found.update({f"probe builtins.{k}": v for k, v in _State.pristine.items()})
+    for name in _WATCHED_FUNCTIONS:
+        func = globals().get(name)
+        found[f"worker.{name}"] = func
+        found[f"worker.{name}.__code__"] = getattr(func, "__code__", None)
+    found["worker.raised"] = globals().get("raised")
+    found["worker._State"] = globals().get("_State")
+    found["json.dumps"] = json.dumps
+    found["json.loads"] = json.loads
+    found["json.JSONEncoder.encode"] = json.encoder.JSONEncoder.encode
+    found["json.JSONEncoder.iterencode"] = json.encoder.JSONEncoder.iterencode
+    found["json.c_make_encoder"] = json.encoder.c_make_encoder
+    found["os.write"] = os.write
+    found["signal.setitimer"] = signal.setitimer
+    found["sys.modules['json']"] = sys.modules.get("json")
+    found["reply pipe"] = _State.writer
+    return found
+
+
+def _integrity() -> list[str]:
+    """What differs from the snapshot taken before student code ran (names only)."""
+    try:
+        now = _watched()
+        changed = [k for k, v in _State.snapshot.items() if now.get(k, _MISSING) is not v]
+        changed += [k for k in now if k not in _State.snapshot]
+        writer = _State.writer
+        if type(writer) is not io.BufferedWriter or writer.fileno() != _State.fds[1]:
+            changed.append("reply pipe")
+        if len(_State.probes) != len(_State.snapshot_probes) or any(
+                _State.probes.get(k) is not v for k, v in _State.snapshot_probes.items()):
+            changed.append("compiled probes")
+    except BaseException as exc:  # noqa: BLE001 - a broken interpreter is tampering too
+        return [f"the integrity check itself failed: {type(exc).__name__}"]
+    return sorted(set(changed))[:20]
+
+
+_MISSING = object()
+
+
 def _run_step(message: dict[str, Any], namespace: dict[str, Any]) -> dict[str, Any]:
     global _armed
     reply: dict[str, Any] = {"token": message["token"]}
@@ -106,8 +187,11 @@ def _run_step(message: dict[str, Any], namespace: dict[str, Any]) -> dict[str, A
             exec(compile(message["source"], f"<{message['label']}>", "exec"), namespace)
             _armed = False
         else:
+            code = _State.probes[message["grade_id"]]  # compiled before student code ran
             scope = dict(namespace)
-            exec(compile(message["source"], f"<probe {message['grade_id']}>", "exec"), scope)
+            scope["__builtins__"] = dict(_State.pristine)
+            scope["raised"] = raised
+            exec(code, scope)
             value = scope["probe"]()
             _armed = False
             value = plain(value)
@@ -138,46 +222,103 @@ def _run_step(message: dict[str, Any], namespace: dict[str, Any]) -> dict[str, A
     return reply
 
 
-def main(fd_in: int, fd_out: int) -> int:
+def _send(record: dict[str, Any]) -> None:
+    _State.writer.write(json.dumps(record).encode() + b"\n")
+    _State.writer.flush()
+
+
+def _fork(message: dict[str, Any], pidns: bool) -> bool:
+    """Zygote: start a child for one attempt, wait for it, report how it ended.
+    True in the child (which goes on serving steps), False in the zygote."""
+    if pidns:  # nothing an earlier child started may meet this one
+        with contextlib.suppress(OSError):
+            os.kill(-1, signal.SIGKILL)
+    child = os.fork()
+    if child == 0:
+        _State.role = "child"
+        _send({"token": message["token"], "status": "ok", "pid": os.getpid()})
+        return True
+    while True:
+        try:
+            _, status = os.waitpid(child, 0)
+        except InterruptedError:
+            continue
+        except ChildProcessError:
+            status = 0
+        break
+    code = -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+    _send({"token": message["token"], "ended": code})
+    return False
+
+
+def _serve(reader: Any, namespace: dict[str, Any], pidns: bool) -> None:
+    for line in reader:
+        message = json.loads(line)
+        op = message.get("op")
+        if op == "bye":
+            return
+        token = message.get("token")
+        if _State.role == "zygote" and op == "probes":
+            try:
+                _State.probes = {gid: compile(src, f"<probe {gid}>", "exec")
+                                 for gid, src in message["sources"].items()}
+                _State.snapshot_probes = dict(_State.probes)
+                _send({"token": token, "status": "ok"})
+            except SyntaxError as exc:
+                _send({"token": token, "status": "error", "error": f"probe: {exc}"})
+            continue
+        if _State.role == "zygote" and op == "fork":
+            _fork(message, pidns)
+            continue
+        if op not in ("cell", "probe") or (op == "probe" and _State.role != "child"):
+            _send({"token": token, "status": "error", "error": f"{op!r} is not a step here"})
+            continue
+        reply = _run_step(message, namespace)
+        if _State.role == "child":
+            tampered = _integrity()
+            if tampered:
+                reply["tampered"] = tampered
+        _send(reply)
+
+
+def main(fd_in: int, fd_out: int, pidns: bool = False) -> int:
     """Serve steps from ``fd_in`` until ``bye``; answer each on ``fd_out``."""
     os.set_inheritable(fd_in, False)
     os.set_inheritable(fd_out, False)
     reader = os.fdopen(fd_in, "rb")
-    writer = os.fdopen(fd_out, "wb")
+    _State.writer = os.fdopen(fd_out, "wb")
+    _State.fds = (fd_in, fd_out)
     signal.signal(signal.SIGALRM, _on_alarm)
     sys.stdin = open(os.devnull)  # noqa: SIM115 - student code never reads the job
-
-    def send(record: dict[str, Any]) -> None:
-        writer.write(json.dumps(record).encode() + b"\n")
-        writer.flush()
-
-    main_pid = os.getpid()
+    if sys.platform.startswith("linux"):  # children may not read this process's memory
+        with contextlib.suppress(Exception):
+            ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE = 0
 
     def in_child() -> None:  # a fork of student code never talks to the grader
-        for fd in (fd_in, fd_out):
-            with contextlib.suppress(OSError):
-                os.close(fd)
+        if _State.role == "child":
+            for fd in _State.fds:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
 
     os.register_at_fork(after_in_child=in_child)
-    send({"hello": 1, "pid": main_pid})
+    _send({"hello": 1, "pid": os.getpid()})
     # Student code runs in a real module registered as __main__, as in Jupyter, so that
     # classes it defines can be pickled (scikit-learn's estimator checks do that).
     module = types.ModuleType("__main__")
     sys.modules["__main__"] = module
     namespace: dict[str, Any] = module.__dict__
-    for line in reader:
-        message = json.loads(line)
-        if message.get("op") == "bye":
-            break
-        reply = _run_step(message, namespace)
-        if os.getpid() != main_pid:  # a forked copy got back here: it must not go on
-            os._exit(0)
-        send(reply)
-    writer.flush()
-    with contextlib.suppress(BaseException):
-        sys.stdout.flush()
-    os._exit(0)  # skip atexit handlers and finalizers a submission may have registered
+    _State.pristine = dict(vars(builtins))
+    _State.snapshot_probes = {}
+    _State.snapshot = _watched()
+    try:
+        _serve(reader, namespace, pidns)
+    finally:
+        with contextlib.suppress(BaseException):
+            _State.writer.flush()
+        with contextlib.suppress(BaseException):
+            sys.stdout.flush()
+        os._exit(0)  # skip atexit handlers and finalizers a submission may have registered
 
 
 if __name__ == "__main__":
-    sys.exit(main(int(sys.argv[1]), int(sys.argv[2])))
+    sys.exit(main(int(sys.argv[1]), int(sys.argv[2]), "--pidns" in sys.argv[3:]))
