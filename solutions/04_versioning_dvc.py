@@ -26,6 +26,8 @@ import os
 import shutil
 from pathlib import Path
 
+from mlops_course.course.observe import raised
+
 # The course pipeline, as dvc.yaml describes it (outputs and metrics are both "outs").
 COURSE_PIPELINE = {
     "prepare": {"deps": ["data/housing.csv", "src/pipeline.py"], "params": ["prepare"],
@@ -94,6 +96,7 @@ def fetch(md5, cache_dir, dest) -> Path:
 
 # %% tags=["test"] grade_id="test_store_names_content_by_md5" points=1
 def probe():
+    import os
     import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -104,11 +107,11 @@ def probe():
         md5_a = store(tmp / "a.csv", tmp / "cache")
         md5_again = store(tmp / "copy-of-a.csv", tmp / "cache")
         md5_b = store(tmp / "b.csv", tmp / "cache")
-        objects = sorted(p.relative_to(tmp / "cache").as_posix()
-                         for p in (tmp / "cache").rglob("*") if p.is_file())
-        content = (tmp / "cache" / objects[0]).read_bytes().decode() if objects else None
-    return {"md5_a": md5_a, "md5_again": md5_again, "md5_b": md5_b, "objects": objects,
-            "first_object": content}
+        # every file in the cache: its path there and (the start of) its content
+        objects = {Path(folder, name).relative_to(tmp / "cache").as_posix():
+                   Path(folder, name).read_bytes()[:1000].decode(errors="replace")
+                   for folder, _, names in os.walk(tmp / "cache") for name in names}
+    return {"md5_a": md5_a, "md5_again": md5_again, "md5_b": md5_b, "objects": objects}
 
 
 def verify(observed):
@@ -120,9 +123,10 @@ def verify(observed):
     assert observed["md5_again"] == md5_a, "the same content gets the same md5"
     assert observed["md5_b"] == md5_b
     expected = sorted(f"files/md5/{m[:2]}/{m[2:]}" for m in (md5_a, md5_b))
-    assert observed["objects"] == expected, (
-        f"the cache should hold exactly {expected}, got {observed['objects']}")
-    assert observed["first_object"] in ("x,y\n1,2\n", "x,y\n1,3\n"), "store the bytes as they are"
+    objects = sorted(observed["objects"])
+    assert objects == expected, f"the cache should hold exactly {expected}, got {objects}"
+    assert observed["objects"][objects[0]] in ("x,y\n1,2\n", "x,y\n1,3\n"), (
+        "store the bytes as they are")
 
 
 verify(probe())
@@ -139,25 +143,49 @@ def probe():
         obj = object_path(tmp / "cache", md5)
         obj.chmod(0o644)
         obj.write_bytes(b"median_income\n9.3\n")  # bit rot: same size, other content
+        corrupted = "no error"
         try:
             fetch(md5, tmp / "cache", tmp / "again" / "data.csv")
-            corrupted = "no error"
-        except ValueError as exc:
-            corrupted = "ValueError naming the md5" if md5 in str(exc) else "ValueError"
+        except Exception as exc:
+            corrupted = raised(exc)
         created = (tmp / "again" / "data.csv").exists()
-    return {"back": back, "corrupted": corrupted, "dest_created": created}
+    return {"md5": md5, "back": back, "corrupted": corrupted, "dest_created": created}
 
 
 def verify(observed):
     assert observed["back"] == "median_income\n8.3\n", "fetch must return the stored bytes"
-    assert observed["corrupted"] == "ValueError naming the md5", (
-        f"a corrupted object must raise ValueError naming its md5, got: {observed['corrupted']}")
+    corrupted = observed["corrupted"]
+    names = corrupted.get("raised", []) if isinstance(corrupted, dict) else []
+    got = f"{names[0]}: {corrupted['message']}" if names else corrupted
+    assert "ValueError" in names and observed["md5"] in corrupted["message"], (
+        f"a corrupted object must raise ValueError naming its md5, got: {got}")
     assert not observed["dest_created"], "a corrupted object must not be copied to dest"
 
 
 verify(probe())
 
-# %% tags=["test"] grade_id="hidden_store_large_and_missing" points=1
+# %% tags=["test"] grade_id="hidden_store_large_file_md5" points=0.25
+### BEGIN HIDDEN TESTS
+def probe():
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        big = bytes(range(256)) * 12_000  # about 3 MB: several chunks
+        (tmp / "big.bin").write_bytes(big)
+        return store(tmp / "big.bin", tmp / "cache")
+
+
+def verify(observed):
+    import hashlib
+
+    assert observed == hashlib.md5(bytes(range(256)) * 12_000).hexdigest()
+
+
+verify(probe())
+### END HIDDEN TESTS
+
+# %% tags=["test"] grade_id="hidden_store_again_does_not_rewrite" points=0.25
 ### BEGIN HIDDEN TESTS
 def probe():
     import tempfile
@@ -170,23 +198,61 @@ def probe():
         obj = object_path(tmp / "cache", md5)
         mtime = obj.stat().st_mtime_ns
         store(tmp / "big.bin", tmp / "cache")
-        untouched = obj.stat().st_mtime_ns == mtime
-        same = fetch(md5, tmp / "cache", tmp / "deep" / "er" / "big.bin").read_bytes() == big
-        try:
-            fetch("0" * 32, tmp / "cache", tmp / "missing.bin")
-            missing = "no error"
-        except FileNotFoundError:
-            missing = "FileNotFoundError"
-    return {"md5": md5, "untouched": untouched, "same": same, "missing": missing}
+        return [mtime, obj.stat().st_mtime_ns]
+
+
+def verify(observed):
+    assert observed[1] == observed[0], "storing existing content again must not rewrite it"
+
+
+verify(probe())
+### END HIDDEN TESTS
+
+# %% tags=["test"] grade_id="hidden_fetch_creates_folders" points=0.25
+### BEGIN HIDDEN TESTS
+def probe():
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        big = bytes(range(256)) * 12_000  # about 3 MB: several chunks
+        (tmp / "big.bin").write_bytes(big)
+        md5 = store(tmp / "big.bin", tmp / "cache")
+        back = fetch(md5, tmp / "cache", tmp / "deep" / "er" / "big.bin").read_bytes()
+        return {"size": len(back), "sha256": hashlib.sha256(back).hexdigest()}
 
 
 def verify(observed):
     import hashlib
 
-    assert observed["md5"] == hashlib.md5(bytes(range(256)) * 12_000).hexdigest()
-    assert observed["untouched"], "storing existing content again must not rewrite it"
-    assert observed["same"], "fetch must create the destination folders and copy the bytes"
-    assert observed["missing"] == "FileNotFoundError", "an unknown md5 is a FileNotFoundError"
+    big = bytes(range(256)) * 12_000
+    assert observed == {"size": len(big), "sha256": hashlib.sha256(big).hexdigest()}, (
+        "fetch must create the destination folders and copy the bytes")
+
+
+verify(probe())
+### END HIDDEN TESTS
+
+# %% tags=["test"] grade_id="hidden_fetch_missing_object" points=0.25
+### BEGIN HIDDEN TESTS
+def probe():
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        big = bytes(range(256)) * 12_000  # about 3 MB: several chunks
+        (tmp / "big.bin").write_bytes(big)
+        store(tmp / "big.bin", tmp / "cache")
+        try:
+            fetch("0" * 32, tmp / "cache", tmp / "missing.bin")
+        except Exception as exc:
+            return raised(exc)
+        return "no error"
+
+
+def verify(observed):
+    names = observed.get("raised", []) if isinstance(observed, dict) else []
+    assert "FileNotFoundError" in names, "an unknown md5 is a FileNotFoundError"
 
 
 verify(probe())
@@ -273,18 +339,19 @@ def probe():
     cyclic = {"a": {"deps": ["y"], "outs": ["x"]}, "b": {"deps": ["x"], "outs": ["y"]}}
     try:
         stage_order(cyclic)
-        return "no error"
-    except ValueError:
-        return "ValueError"
+    except Exception as exc:
+        return raised(exc)
+    return "no error"
 
 
 def verify(observed):
-    assert observed == "ValueError", "a cycle a -> b -> a must raise ValueError"
+    names = observed.get("raised", []) if isinstance(observed, dict) else []
+    assert "ValueError" in names, "a cycle a -> b -> a must raise ValueError"
 
 
 verify(probe())
 
-# %% tags=["test"] grade_id="hidden_pipeline_graph_cases" points=2
+# %% tags=["test"] grade_id="hidden_stage_order_diamond" points=0.5
 ### BEGIN HIDDEN TESTS
 def probe():
     diamond = {
@@ -294,32 +361,95 @@ def probe():
         "right": {"deps": ["raw.csv"], "params": ["right.depth"], "outs": ["right.out"]},
         "clean": {"deps": ["dirty.csv"], "outs": ["raw.csv"]},
     }
-    try:
-        stage_order({"self": {"deps": ["x"], "outs": ["x"]}})
-        self_loop = "no error"
-    except ValueError:
-        self_loop = "ValueError"
-    return {
-        "order": stage_order(diamond),
-        "right_depth": stages_to_rerun(diamond, ["right.depth"]),
-        "right_other_key": stages_to_rerun(diamond, ["right.width"]),
-        "left_key": stages_to_rerun(diamond, ["left.alpha"]),
-        "prefix_trap": stages_to_rerun(diamond, ["trainer.max_iter"]),
-        "dirty": stages_to_rerun(diamond, ["dirty.csv"]),
-        "unused": stages_to_rerun(diamond, ["README.md"]),
-        "self_loop": self_loop,
-    }
+    return stage_order(diamond)
 
 
 def verify(observed):
-    assert observed["order"] == ["lonely", "clean", "left", "right", "report"], observed["order"]
+    assert observed == ["lonely", "clean", "left", "right", "report"], observed
+
+
+verify(probe())
+### END HIDDEN TESTS
+
+# %% tags=["test"] grade_id="hidden_rerun_exact_param_key" points=0.5
+### BEGIN HIDDEN TESTS
+def probe():
+    diamond = {
+        "report": {"deps": ["left.out", "right.out"], "outs": ["report.html"]},
+        "left": {"deps": ["raw.csv"], "params": ["left"], "outs": ["left.out"]},
+        "lonely": {"deps": ["other.csv"], "params": ["train"], "outs": ["lonely.out"]},
+        "right": {"deps": ["raw.csv"], "params": ["right.depth"], "outs": ["right.out"]},
+        "clean": {"deps": ["dirty.csv"], "outs": ["raw.csv"]},
+    }
+    return {"right_depth": stages_to_rerun(diamond, ["right.depth"]),
+            "right_other_key": stages_to_rerun(diamond, ["right.width"])}
+
+
+def verify(observed):
     assert observed["right_depth"] == ["right", "report"]
     assert observed["right_other_key"] == [], "right lists only right.depth"
+
+
+verify(probe())
+### END HIDDEN TESTS
+
+# %% tags=["test"] grade_id="hidden_rerun_param_section" points=0.5
+### BEGIN HIDDEN TESTS
+def probe():
+    diamond = {
+        "report": {"deps": ["left.out", "right.out"], "outs": ["report.html"]},
+        "left": {"deps": ["raw.csv"], "params": ["left"], "outs": ["left.out"]},
+        "lonely": {"deps": ["other.csv"], "params": ["train"], "outs": ["lonely.out"]},
+        "right": {"deps": ["raw.csv"], "params": ["right.depth"], "outs": ["right.out"]},
+        "clean": {"deps": ["dirty.csv"], "outs": ["raw.csv"]},
+    }
+    return {"left_key": stages_to_rerun(diamond, ["left.alpha"]),
+            "prefix_trap": stages_to_rerun(diamond, ["trainer.max_iter"])}
+
+
+def verify(observed):
     assert observed["left_key"] == ["left", "report"], "a section covers the keys below it"
     assert observed["prefix_trap"] == [], "'train' must not match 'trainer.max_iter'"
+
+
+verify(probe())
+### END HIDDEN TESTS
+
+# %% tags=["test"] grade_id="hidden_rerun_changed_file" points=0.25
+### BEGIN HIDDEN TESTS
+def probe():
+    diamond = {
+        "report": {"deps": ["left.out", "right.out"], "outs": ["report.html"]},
+        "left": {"deps": ["raw.csv"], "params": ["left"], "outs": ["left.out"]},
+        "lonely": {"deps": ["other.csv"], "params": ["train"], "outs": ["lonely.out"]},
+        "right": {"deps": ["raw.csv"], "params": ["right.depth"], "outs": ["right.out"]},
+        "clean": {"deps": ["dirty.csv"], "outs": ["raw.csv"]},
+    }
+    return {"dirty": stages_to_rerun(diamond, ["dirty.csv"]),
+            "unused": stages_to_rerun(diamond, ["README.md"])}
+
+
+def verify(observed):
     assert observed["dirty"] == ["clean", "left", "right", "report"]
     assert observed["unused"] == []
-    assert observed["self_loop"] == "ValueError", "a stage reading its own output is a cycle"
+
+
+verify(probe())
+### END HIDDEN TESTS
+
+# %% tags=["test"] grade_id="hidden_stage_order_self_loop" points=0.25
+### BEGIN HIDDEN TESTS
+def probe():
+    try:
+        stage_order({"self": {"deps": ["x"], "outs": ["x"]}})
+    except Exception as exc:
+        return raised(exc)
+    return "no error"
+
+
+def verify(observed):
+    names = observed.get("raised", []) if isinstance(observed, dict) else []
+    assert "ValueError" in names, "a stage reading its own output is a cycle"
 
 
 verify(probe())
@@ -382,7 +512,7 @@ def verify(observed):
 
 verify(probe())
 
-# %% tags=["test"] grade_id="hidden_params_diff_deep" points=1
+# %% tags=["test"] grade_id="hidden_params_diff_deep_key" points=0.25
 ### BEGIN HIDDEN TESTS
 def probe():
     old = {"model": {"hgb": {"depth": 3, "bins": [1, 2]}, "name": "hgb"}, "seed": 1}
@@ -392,11 +522,79 @@ def probe():
 
 
 def verify(observed):
-    assert observed == {
+    expected = {
         "extra.flag": {"old": None, "new": True},
         "model.hgb.bins": {"old": [1, 2], "new": [1, 2, 3]},
         "model.hgb.depth": {"old": 3, "new": 5},
-    }, observed
+    }
+    assert observed.get("model.hgb.depth") == expected["model.hgb.depth"], (
+        f"flatten nested sections into dotted keys: expected {expected}, got {observed}")
+
+
+verify(probe())
+### END HIDDEN TESTS
+
+# %% tags=["test"] grade_id="hidden_params_diff_list_value" points=0.25
+### BEGIN HIDDEN TESTS
+def probe():
+    old = {"model": {"hgb": {"depth": 3, "bins": [1, 2]}, "name": "hgb"}, "seed": 1}
+    new = {"model": {"hgb": {"depth": 5, "bins": [1, 2, 3]}, "name": "hgb"}, "seed": 1,
+           "extra": {"flag": True}}
+    return params_diff(old, new)
+
+
+def verify(observed):
+    expected = {
+        "extra.flag": {"old": None, "new": True},
+        "model.hgb.bins": {"old": [1, 2], "new": [1, 2, 3]},
+        "model.hgb.depth": {"old": 3, "new": 5},
+    }
+    assert observed.get("model.hgb.bins") == expected["model.hgb.bins"], (
+        f"a list is a value like any other: expected {expected}, got {observed}")
+
+
+verify(probe())
+### END HIDDEN TESTS
+
+# %% tags=["test"] grade_id="hidden_params_diff_added_section" points=0.25
+### BEGIN HIDDEN TESTS
+def probe():
+    old = {"model": {"hgb": {"depth": 3, "bins": [1, 2]}, "name": "hgb"}, "seed": 1}
+    new = {"model": {"hgb": {"depth": 5, "bins": [1, 2, 3]}, "name": "hgb"}, "seed": 1,
+           "extra": {"flag": True}}
+    return params_diff(old, new)
+
+
+def verify(observed):
+    expected = {
+        "extra.flag": {"old": None, "new": True},
+        "model.hgb.bins": {"old": [1, 2], "new": [1, 2, 3]},
+        "model.hgb.depth": {"old": 3, "new": 5},
+    }
+    assert observed.get("extra.flag") == expected["extra.flag"], (
+        f"a new section adds its keys (old: None): expected {expected}, got {observed}")
+
+
+verify(probe())
+### END HIDDEN TESTS
+
+# %% tags=["test"] grade_id="hidden_params_diff_only_changes" points=0.25
+### BEGIN HIDDEN TESTS
+def probe():
+    old = {"model": {"hgb": {"depth": 3, "bins": [1, 2]}, "name": "hgb"}, "seed": 1}
+    new = {"model": {"hgb": {"depth": 5, "bins": [1, 2, 3]}, "name": "hgb"}, "seed": 1,
+           "extra": {"flag": True}}
+    return params_diff(old, new)
+
+
+def verify(observed):
+    expected = {
+        "extra.flag": {"old": None, "new": True},
+        "model.hgb.bins": {"old": [1, 2], "new": [1, 2, 3]},
+        "model.hgb.depth": {"old": 3, "new": 5},
+    }
+    assert sorted(observed) == sorted(expected), (
+        f"one entry per changed key, no others: expected {expected}, got {observed}")
 
 
 verify(probe())
