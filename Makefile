@@ -16,7 +16,7 @@ export PYDEVD_DISABLE_FILE_VALIDATION := 1
 export MLFLOW_DISABLE_TELEMETRY := true
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: help setup data lessons test lab exercises grade repro sync lint clean lock
+.PHONY: help setup data lessons test lab outputs repro sync lint clean lock
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -29,10 +29,8 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[dev]"
 	$(BIN)/python -m ipykernel install --sys-prefix --name mlops-course \
 		--display-name "Python (mlops-course)" > /dev/null
-	@# JupyterLab opens the lessons' .py files as notebooks (Jupytext) on a double click
-	@mkdir -p $(VENV)/share/jupyter/lab/settings
-	@echo '{"@jupyterlab/docmanager-extension:plugin": {"defaultViewers": {"python": "Jupytext Notebook"}}}' \
-		> $(VENV)/share/jupyter/lab/settings/overrides.json
+	@# JupyterLab: .py lessons open as notebooks, IPC kernels, idle kernels shut down, no news
+	@$(COURSE) lab --setup-only
 	@touch $@
 	@echo "Environment ready: $(VENV)"
 
@@ -53,23 +51,32 @@ test: data ## run the whole test suite (every lesson in fast and full mode, in p
 		diff <(echo "$$before") <(echo "$$after") || true; exit 1; fi
 
 lab: data ## open JupyterLab on the course (the .py lessons open as notebooks)
-	$(BIN)/jupyter lab --notebook-dir=. $(if $(filter 0,$(shell id -u)),--allow-root,) $(LAB_ARGS)
+	@$(COURSE) lab $(LAB_ARGS)
 
-exercises: setup ## generate the student notebooks in exercises/ from solutions/
+outputs: data ## run lessons in full mode, store their outputs in notebooks/*.ipynb (LESSONS=01)
+	@$(COURSE) lessons outputs $(LESSONS)
+
+# >>> instructor edition only
+.PHONY: exercises grade release
+exercises: setup ## generate the student notebooks in exercises/ from solutions/ (keeps answers)
 	@$(COURSE) exercises generate
 
 grade: data ## grade a folder of submissions: make grade EXERCISE=01 SUBMISSIONS=dir OUT=dir
 	@$(COURSE) grade $(EXERCISE) $(SUBMISSIONS) --out $(OUT) $(if $(JOBS),--jobs $(JOBS),) \
 		$(if $(TIMEOUT),--timeout $(TIMEOUT),) $(if $(MEMORY_MB),--memory-mb $(MEMORY_MB),)
 
+release: setup ## write the student edition, without solutions: make release OUT=dir
+	@$(COURSE) release $(or $(OUT),build/student-edition)
+# <<< instructor edition only
+
 repro: data ## reproduce the project's DVC pipeline (prepare -> train -> evaluate)
 	@PATH="$(abspath $(BIN)):$$PATH" $(BIN)/dvc repro
 
-sync: setup ## sync each notebooks/*.py with its paired .ipynb (the .py wins)
+sync: setup ## sync each notebooks/*.py with its paired .ipynb (the newer wins; keeps outputs)
 	$(BIN)/jupytext --sync notebooks/[0-9][0-9]_*.py
 
 lint: setup ## ruff on the package, tests, notebooks and solutions
-	$(BIN)/ruff check src tests notebooks solutions
+	$(BIN)/ruff check $(wildcard src tests notebooks solutions)
 
 clean: ## remove build outputs (keeps .venv and the data cache)
 	rm -rf build .pytest_cache .ruff_cache

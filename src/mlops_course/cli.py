@@ -3,8 +3,12 @@
     mlops-course data fetch [--force]          cache and verify the housing data
     mlops-course lessons list                  the lessons, in order
     mlops-course lessons run [NAMES] [--fast]  execute lessons, write build/lessons/summary.json
-    mlops-course exercises generate [--check]  write exercises/ from solutions/
+    mlops-course lessons outputs [NAMES]       run lessons in full mode, store their outputs
+    mlops-course lessons check-outputs [NAMES] nbval: stored outputs against a fresh run
+    mlops-course exercises generate [--check]  write exercises/ from solutions/ (keeps answers)
     mlops-course exercises check [NAMES]       solutions pass every test, student versions fail
+    mlops-course lab [--setup-only] [ARGS]     JupyterLab on the course
+    mlops-course release OUT                   write the student edition (no solutions)
 """
 
 from __future__ import annotations
@@ -47,15 +51,74 @@ def _lessons_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _lessons_outputs(args: argparse.Namespace) -> int:
+    from mlops_course.course.outputs import refresh_outputs
+    from mlops_course.data import fetch_housing
+
+    fetch_housing()
+    written = refresh_outputs(args.names or None)
+    print(f"stored full-mode outputs in {len(written)} notebook(s); review and commit them")
+    return 0
+
+
+def _lessons_check_outputs(args: argparse.Namespace) -> int:
+    from mlops_course.course.lessons import discover
+    from mlops_course.course.outputs import check_outputs, outputs_advice
+
+    status = 0
+    for lesson in discover(args.names or None):
+        result = check_outputs(lesson)
+        print(f"{'ok' if result.ok else 'FAILED':<6} {lesson.name} ({result.seconds:.0f} s)")
+        if not result.ok:
+            print(result.report + "\n\n" + outputs_advice(result), file=sys.stderr)
+            status = 1
+    return status
+
+
+def _lab(args: argparse.Namespace) -> int:
+    from mlops_course.course.lab import configure_lab, run_lab
+
+    if args.setup_only:
+        for path in configure_lab():
+            print(f"wrote {path}")
+        return 0
+    extra = args.jupyter_args[1:] if args.jupyter_args[:1] == ["--"] else args.jupyter_args
+    return run_lab(extra)
+
+
+def _release(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from mlops_course.course.release import build_student_edition
+
+    edition = build_student_edition(Path(args.out))
+    print(edition.summary())
+    print("Next: make it a repository of its own (`git init`, commit) or update one "
+          "(`git add -A && git commit` in it).")
+    return 0
+
+
 def _exercises_generate(args: argparse.Namespace) -> int:
-    from mlops_course.course.exercises import generate_exercises, load_exercise
+    from mlops_course.course.exercises import (
+        generate_exercises,
+        inspect_exercise_file,
+        load_exercise,
+        stray_exercise_files,
+    )
 
     names = [load_exercise(name).name for name in args.names] or None
-    changed = generate_exercises(names, check=args.check)
+    notes: list[str] = []
+    changed = generate_exercises(names, check=args.check, pristine=args.pristine, notes=notes)
     for path in changed:
-        print(("out of date: " if args.check else "wrote ") + str(path))
+        if args.check:
+            print(inspect_exercise_file(load_exercise(path.stem), path).advice())
+        else:
+            print(f"wrote {path}")
+    for note in notes:
+        print(note)
+    for path in stray_exercise_files():
+        print(f"note: {path} has no solution any more (an old exercise?)")
     if args.check and changed:
-        print("Fix: run `make exercises` and commit the result.", file=sys.stderr)
         return 1
     if not changed:
         print("exercises/ is up to date")
@@ -101,16 +164,39 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--fast", action="store_true", help="fast mode (also: FAST=1)")
     run.add_argument("--no-progress", action="store_true", help="no progress bars")
     run.set_defaults(func=_lessons_run)
+    outputs = lessons.add_parser("outputs", help="run lessons in full mode and store their "
+                                 "outputs in notebooks/*.ipynb")
+    outputs.add_argument("names", nargs="*", help="lesson names or numbers (default: all)")
+    outputs.set_defaults(func=_lessons_outputs)
+    check_outputs = lessons.add_parser("check-outputs", help="nbval: the stored outputs "
+                                       "against a fresh full-mode run")
+    check_outputs.add_argument("names", nargs="*", help="lesson names or numbers (default: all)")
+    check_outputs.set_defaults(func=_lessons_check_outputs)
 
     exercises = commands.add_parser("exercises", help="exercise notebooks").add_subparsers(
         dest="action", required=True)
     gen = exercises.add_parser("generate", help="write exercises/ from solutions/")
     gen.add_argument("names", nargs="*")
     gen.add_argument("--check", action="store_true", help="only report what is out of date")
+    gen.add_argument("--pristine", action="store_true",
+                     help="do not carry edited answers over (the old file is still copied)")
     gen.set_defaults(func=_exercises_generate)
     chk = exercises.add_parser("check", help="solutions pass, student stubs fail")
     chk.add_argument("names", nargs="*")
     chk.set_defaults(func=_exercises_check)
+
+    lab = commands.add_parser("lab", help="JupyterLab on the course (IPC kernels, idle kernels "
+                              "shut down, .py lessons open as notebooks)")
+    lab.add_argument("--setup-only", action="store_true",
+                     help="write the settings into this environment, do not start JupyterLab")
+    lab.add_argument("jupyter_args", nargs=argparse.REMAINDER,
+                     help="passed on to `jupyter lab` (e.g. --no-browser --port 8899)")
+    lab.set_defaults(func=_lab)
+
+    release = commands.add_parser("release", help="write the student edition: no solutions, "
+                                  "no hidden tests, no grading corpus")
+    release.add_argument("out", help="the folder to write (new, empty, or an earlier edition)")
+    release.set_defaults(func=_release)
 
     from mlops_course.course.autograde.cli import add_commands as add_grade_commands
     from mlops_course.pipeline import add_commands as add_pipeline_commands
