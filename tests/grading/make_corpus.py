@@ -5,8 +5,8 @@
 Each submission starts from the released student notebook (``exercises/01_…``) and
 replaces answer cells; the comment above each entry says what the grader must make of
 it (``expected/01_traditional_workflow/grades.csv`` holds the exact gradebook, checked
-by ``test_corpus.py``). Exercise 01 has 8 points: rmse_usd 2 (1 + 0.5 + hidden 0.5),
-fingerprint 2 (1 + hidden 1), prepare_request 4 (1 + 1 + hidden 2).
+by ``test_corpus.py``). Exercise 01 has 8 points: rmse_usd 2 (1 + 0.5 + hidden 0.25 +
+0.25), fingerprint 2 (1 + hidden 1), prepare_request 4 (1 + 1 + hidden 1 + 0.5 + 0.5).
 
 Submissions too big or too odd to commit (a 21 MB notebook, a 300 kB answer cell, a
 symbolic link to the solution file) are added at test time by ``test_corpus.py``.
@@ -122,16 +122,16 @@ def write(name: str, nb: Any) -> None:
 def honest() -> None:
     # 8/8: every part right, in the student's own words
     write("alice.ipynb", notebook(FULL))
-    # 5.5/8, as a .py file: no empty-input check (hidden rmse), unknown category accepted
-    # (hidden prepare_request)
+    # 7.25/8, as a .py file: no empty-input check (hidden rmse_empty -0.25), unknown
+    # category accepted (hidden unknown_category -0.5)
     write("bob.py", notebook({"rmse_usd": RMSE_NO_EMPTY_CHECK, "fingerprint": FINGERPRINT,
                               "prepare_request": PREPARE_NO_UNKNOWN_CHECK}))
     # 2/8: only part 1 done
     write("carol.ipynb", notebook({"rmse_usd": RMSE}))
     # 0/8: the notebook as released
     write("dave.ipynb", notebook())
-    # 5/8: tests edited to pass, deleted, reordered, answers reordered; graded as the
-    # template says: prepare_request fills 0 instead of the median (-1, hidden -2)
+    # 6/8: tests edited to pass, deleted, reordered, answers reordered; graded as the
+    # template says: prepare_request fills 0 instead of the median (-1, hidden -1)
     nb = notebook({**FULL, "prepare_request": PREPARE_FILLS_ZERO})
     tests = [c for c in nb.cells if "test" in c.metadata.get("tags", [])]
     for cell in tests:
@@ -153,7 +153,8 @@ def honest() -> None:
     write("grace.ipynb", nb)
     # 8/8: a folder holding one notebook; the student id is the folder's name
     write("heidi/exercise.ipynb", notebook(FULL))
-    # 6/8, review: the rmse answer cell duplicated; the first (mean absolute error) counts
+    # 6.25/8, review: the rmse answer cell duplicated; the first (mean absolute error)
+    # counts (it equals RMSE on the hidden one-value case)
     nb = notebook(FULL)
     index = next(i for i, c in enumerate(nb.cells) if c.metadata.get("grade_id") == "rmse_usd")
     first = copy.deepcopy(nb.cells[index])
@@ -260,9 +261,78 @@ def hostile() -> None:
     (OUT / "h_binary.py").write_bytes(bytes(range(256)) * 4)
 
 
+def hardened() -> None:
+    """Attacks found by a hostile student; each class has a test in test_corpus.py."""
+    # 0/8, review (class 1): replaces builtins the probes would use and steers every probe
+    # it can see through compile(); probes were compiled before, with their own builtins
+    write("x_patch_builtins.py", notebook({"rmse_usd": (
+        "import builtins\nimport json\n\nreal_compile = builtins.compile\n\n\n"
+        "def steer(source, *args, **kwargs):\n"
+        "    if isinstance(source, str) and 'def probe' in source:\n"
+        "        source = source.replace('return ', 'return 8164.96580927726 or ')\n"
+        "    return real_compile(source, *args, **kwargs)\n\n\n"
+        "builtins.compile = steer\nbuiltins.isinstance = lambda obj, kind: True\n"
+        "builtins.sorted = lambda items, **kw: ['float64']\n"
+        "real_dumps = json.dumps\njson.dumps = lambda obj, **kw: real_dumps(obj, **kw)\n")}))
+    # 0.75/8, review (class 1): finds the worker's own functions through the stack and
+    # makes every reply say "raised ValueError": that passes the three tests that expect
+    # a ValueError, but the changed functions are reported
+    write("x_patch_worker.py", notebook({"rmse_usd": (
+        "import sys\n\nframe = sys._getframe()\nwhile frame is not None:\n"
+        "    if 'plain' in frame.f_globals and '_run_step' in frame.f_globals:\n"
+        "        frame.f_globals['plain'] = lambda value, depth=0: {\n"
+        "            'raised': ['ValueError', 'Exception'], 'message': 'forged'}\n"
+        "    frame = frame.f_back\n")}))
+    # 4/8 (class 3): the last answer scans memory for the hidden probes (code objects,
+    # frames) and raises what it finds inside the public tests, whose messages students
+    # read; hidden probes reach the sandbox only after every public result, so it finds
+    # none; both prepare_request Parts fail
+    write("x_leak_hidden.py", notebook({**FULL, "prepare_request": (
+        "import gc\n\n\ndef prepare_request(payload, medians, columns):\n"
+        "    found = [(o.co_filename, o.co_consts) for o in gc.get_objects()\n"
+        "             if type(o).__name__ == 'code' and 'hidden' in o.co_filename]\n"
+        "    raise RuntimeError(f'LEAKED {len(found)} hidden probe(s): {found}')\n")}))
+    # 8/8 (class 4): every answer is right only if kernel keyrings are refused, and no
+    # other job's files, shared memory or IPC objects are visible in /tmp, /dev/shm and
+    # /proc/sysvipc; it leaves its own traces for the next job to find
+    write("x_persist.py", notebook({**FULL, "rmse_usd": (
+        "import ctypes\nimport os\n\nlibc = ctypes.CDLL(None, use_errno=True)\n"
+        "KEY = libc.syscall(248, b'user', b'mlops-leak', b'secret', 6, -4)  # add_key\n"
+        "KEY_ERRNO = ctypes.get_errno()\n"
+        "FOUND = libc.syscall(250, 10, -4, b'user', b'mlops-leak', 0)  # keyctl search\n"
+        "SHM = libc.shmget(0x4D4C4F50, 4096, 0o1666)  # IPC_CREAT | 0666\n"
+        "FOREIGN = [name for folder in ('/tmp', '/dev/shm') for name in os.listdir(folder)\n"
+        "           if name.startswith('x_persist') and name != f'x_persist-{os.getpid()}']\n"
+        "SYSV = open('/proc/sysvipc/shm').read().splitlines()[1:]\n"
+        "for folder in ('/tmp', '/dev/shm'):\n"
+        "    with open(f'{folder}/x_persist-{os.getpid()}', 'w') as handle:\n"
+        "        handle.write('left for the next student')\n"
+        "assert KEY == -1 and KEY_ERRNO == 1 and FOUND == -1, (KEY, KEY_ERRNO, FOUND)\n"
+        "assert len(SYSV) <= 1, SYSV  # at most our own segment\n\n" + RMSE)}))
+    # 6/8 (class 2 and 6): an answer cell raises a message with a lone surrogate, escape
+    # codes and a carriage return that fakes a summary line
+    write("x_odd_message.py", notebook({**FULL, "fingerprint": (
+        "raise RuntimeError('bad \\udcff byte\\x1b[2J\\x1b[H\\rGraded 1 submission: all ok')\n")}))
+    # 7/8 (class 7): during the rmse tests, writes a forged reply for the current step
+    # (NaN as the value, a 400-digit number of seconds) before the real one
+    write("x_forged_reply.py", notebook({**FULL, "rmse_usd": (
+        "import math\nimport os\nimport sys\n\n\ndef rmse_usd(y_true, y_pred):\n"
+        "    frame = sys._getframe()\n    while frame is not None:\n"
+        "        step = frame.f_locals.get('message')\n"
+        "        state = frame.f_globals.get('_State')\n"
+        "        if isinstance(step, dict) and 'token' in step and state is not None:\n"
+        "            forged = ('{\"token\": \"%s\", \"status\": \"ok\", \"value\": NaN, '\n"
+        "                      '\"seconds\": %s}\\n' % (step['token'], '9' * 400))\n"
+        "            os.write(state.fds[1], forged.encode())\n            break\n"
+        "        frame = frame.f_back\n"
+        "    squared = [(a - b) ** 2 for a, b in zip(y_true, y_pred)]\n"
+        "    return math.sqrt(sum(squared) / len(y_true))\n")}))
+
+
 def main() -> int:
     honest()
     hostile()
+    hardened()
     print(f"wrote {len(list(OUT.iterdir()))} submissions to {OUT}")
     return 0
 

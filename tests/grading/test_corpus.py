@@ -56,6 +56,10 @@ def sandbox() -> Sandbox:
     pytest.skip(reason)
 
 
+RUNTIME_NAMES = [b"x_name_\xff\xfe.ipynb", b"x_name_\x1b[2J\x1b[H\rfake.ipynb",
+                 b"x_" + b"n" * 242 + b".ipynb"]
+
+
 def _add_runtime_submissions(folder: Path) -> None:
     """Submissions that are not committed: a 21 MB notebook, a 300 kB answer cell, a
     symbolic link to the solution file (which would score 8/8 if it were followed)."""
@@ -68,6 +72,12 @@ def _add_runtime_submissions(folder: Path) -> None:
             cell["source"] = "#" * 300_000 + "\n" + "".join(cell["source"])
     (folder / "h_huge_answer.ipynb").write_text(json.dumps(alice))
     (folder / "h_symlink.py").symlink_to(load_exercise(EXERCISE).path)
+    # names no file system tool should choke on: not UTF-8, escape codes, 250 characters
+    carol = (folder / "carol.ipynb").read_bytes()
+    for name in RUNTIME_NAMES:
+        (folder.joinpath(os.fsdecode(name))).write_bytes(carol)
+    # 100,000 cells of a .py: parsing them took minutes (quadratic); refused at once
+    (folder / "x_many_cells.py").write_text("# %%\nx = 1\n" * 100_000)
 
 
 @pytest.fixture(scope="session")
@@ -176,3 +186,82 @@ def test_rerun_resumes_and_changes_nothing(graded: tuple, sandbox: Sandbox,
     changed = sorted(name for name in before if before[name] != after[name])
     assert changed == ["carol.json", "carol.md", "grades.csv"]
     assert "carol,8,8,ok,no," in after["grades.csv"].decode()
+
+
+# ---- the classes a hostile student found (issue: grader hardening), one test each
+
+def _result(out: Path, student: str) -> dict:
+    return json.loads((out / f"{student}.json").read_text())
+
+
+def test_tampering_with_the_interpreter_is_flagged_and_gains_nothing(graded: tuple) -> None:
+    """Class 1: replaced builtins and steered compile() reach no probe (compiled before,
+    own builtins); patched worker functions are reported for review."""
+    out, _ = graded
+    builtins_attack = _result(out, "x_patch_builtins")
+    assert builtins_attack["total"] == 0 and builtins_attack["needs_review"]
+    assert any("builtins.compile" in r and "builtins.isinstance" in r
+               for r in builtins_attack["review"])
+    worker_attack = _result(out, "x_patch_worker")
+    assert worker_attack["needs_review"]
+    assert any("worker.plain" in r for r in worker_attack["review"])
+    # a forged "raised ValueError" can only match tests whose answer is an exception
+    # class; the values no forger knows stay out of reach
+    assert {t["name"] for t in worker_attack["tests"] if t["status"] == "pass"} <= {
+        "test_rmse_length_mismatch", "hidden_rmse_empty"}
+
+
+def test_odd_names_and_messages_never_stop_the_batch(graded: tuple) -> None:
+    """Classes 2 and 6: undecodable bytes, lone surrogates, escape codes, 250-character
+    names: every submission gets its row, and nothing written holds a control character."""
+    out, submissions = graded
+    rows = (out / "grades.csv").read_text(encoding="utf-8").splitlines()
+    ids = [row.split(",")[0] for row in rows[1:]]
+    assert len(ids) == len({p.name for p in submissions.iterdir()}) + 0  # one row each
+    runtime = [i for i in ids if i.startswith(("x_name_", "x_nnn"))]
+    assert len(runtime) == 3 and all(len(i) <= 90 for i in runtime), runtime
+    for path in out.iterdir():
+        text = path.read_bytes().decode("utf-8")  # valid UTF-8: no lone surrogate
+        bad = [c for c in text if (ord(c) < 32 and c not in "\n") or 0x7F <= ord(c) < 0xA0]
+        assert not bad, (path.name, bad[:5])
+    odd = (out / "x_odd_message.md").read_text()
+    assert "\\udcff" in odd and "\\x1b[2J" in odd and "\\rGraded" in odd  # shown, escaped
+
+
+def test_hidden_probes_never_reach_a_public_message(graded: tuple) -> None:
+    """Class 3: hidden probes reach the sandbox only after every public result; code that
+    searches memory for them during a public test finds none."""
+    out, _ = graded
+    feedback = (out / "x_leak_hidden.md").read_text()
+    assert "LEAKED 0 hidden probe(s): []" in feedback
+    assert "MOON" not in feedback and "probe hidden" not in feedback
+
+
+def test_nothing_outlives_a_job(graded: tuple, sandbox: Sandbox) -> None:
+    """Class 4: kernel keyrings are refused by the syscall filter; /tmp, /dev/shm and SysV
+    IPC are the job's own (x_persist scores only if all of that holds)."""
+    out, _ = graded
+    assert _result(out, "x_persist")["total"] == 8
+    assert "syscall filter (no keyrings" in sandbox.describe()
+
+
+def test_parsing_a_submission_is_bounded(graded: tuple) -> None:
+    """Class 5: 100,000 py:percent cells are refused before parsing (it took minutes)."""
+    out, _ = graded
+    result = _result(out, "x_many_cells")
+    assert result["status"] == "unreadable"
+    assert "100,000 cells, more than the 500" in result["problem"]
+
+
+def test_forged_replies_are_refused_and_stored(graded: tuple) -> None:
+    """Class 7: a forged NaN and a 400-digit number are refused, the result is stored."""
+    out, _ = graded
+    result = _result(out, "x_forged_reply")
+    rmse = [t for t in result["tests"] if t["name"] == "test_rmse_known_value"][0]
+    assert rmse["status"] == "error" and "non-finite number" in rmse["message"]
+    assert any("stray line" in r for r in result["review"])
+
+
+def test_the_student_json_says_it_is_the_instructors(graded: tuple) -> None:
+    out, _ = graded
+    assert _result(out, "alice")["audience"].startswith("instructor's record")

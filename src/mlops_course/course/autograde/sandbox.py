@@ -658,8 +658,20 @@ class Sandbox:
         layout = self._cgroup_layout
         cgroup = (f", cgroup v{layout.version} (memory, processes"
                   f"{', fair CPU share' if layout.cpu else ''})" if layout else "")
-        text = f"sandbox: {self.mode} ({layers}{cgroup}); limits: {self.limits.describe()}"
+        seccomp = _SECCOMP.get(self.mode)
+        filtered = (", a syscall filter (no keyrings, ptrace, bpf, perf events, userfaultfd, "
+                    "io_uring, mounts or new namespaces)" if seccomp else "")
+        per_job = ("; per job: fresh /tmp, /dev/shm, IPC and PID namespaces, nothing outlives "
+                   "it" if self.mode in ("namespaces", "userns") and seccomp else "")
+        text = (f"sandbox: {self.mode} ({layers}{cgroup}{filtered}){per_job}; "
+                f"limits: {self.limits.describe()}")
         notes = list(self.degraded)
+        if seccomp is False:
+            notes.append("no syscall filter: kernel keyrings and other per-uid state can "
+                         "outlive a job")
+        if self.mode in ("uid", "limits"):
+            notes.append("no namespaces: /tmp, SysV IPC and other per-uid state can outlive "
+                         "a job")
         if self.mode in ("namespaces", "uid") and self.use_cgroup and not self._cgroup_layout:
             notes.append("no writable cgroup: memory is capped per process (RLIMIT_AS), "
                          "not per submission")
@@ -762,7 +774,8 @@ class Sandbox:
     def preflight(self) -> str | None:
         """Start a worker and run a tiny probe in it; None if it works, else why not."""
         code = ("def probe():\n    import os, mlops_course, numpy\n"
-                "    return {'uid': os.getuid(), 'cwd': os.getcwd()}\n")
+                "    status = open('/proc/self/status').read()\n"
+                "    return {'uid': os.getuid(), 'cwd': os.getcwd(), 'status': status}\n")
         with self.start() as worker:
             deadline = time.monotonic() + STARTUP_TIMEOUT_S
             if not worker.wait_ready(deadline):
@@ -782,10 +795,12 @@ class Sandbox:
             worker.finish()
             if self.mode in ("namespaces", "uid") and answer["value"]["uid"] == 0:
                 return "the worker still ran as root"
+            _SECCOMP[self.mode] = "\nSeccomp:\t2" in str(answer["value"].get("status"))
         return None
 
 
 _DETECTED: dict[tuple[str, ...], tuple[str, bool, tuple[str, ...]]] = {}
+_SECCOMP: dict[str, bool] = {}  # mode -> the preflight's worker ran under the syscall filter
 
 
 def _detect(modes: tuple[str, ...] | None) -> tuple[str, bool, tuple[str, ...]]:

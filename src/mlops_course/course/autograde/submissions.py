@@ -291,7 +291,7 @@ def student_id(name: str) -> str:
 
     Letters, digits, ``_``, ``.`` and ``-`` are kept; anything else (spaces, control
     characters, undecodable bytes, path separators) becomes ``_``. An id that had to be
-    changed, or is longer than 80 characters, ends in ``-`` and 8 hex digits of the
+    changed, or is longer than 90 characters, ends in ``-`` and 8 hex digits of the
     original name's hash, so that two names never share an id.
 
     Examples
@@ -302,7 +302,7 @@ def student_id(name: str) -> str:
     'bob__2J-842e3273'
     """
     kept = "".join(c if _ID_OK.fullmatch(c) else "_" for c in name)
-    if kept == name and len(name) <= MAX_ID_CHARS and not name.startswith("."):
+    if kept == name and len(name) <= MAX_ID_CHARS + 10 and not name.startswith("."):
         return name
     raw = name.encode("utf-8", "surrogateescape")
     return f"{kept.lstrip('.')[:MAX_ID_CHARS]}-{hashlib.sha256(raw).hexdigest()[:8]}"

@@ -21,13 +21,13 @@
 # run here; graders also run hidden tests.
 
 # %% [markdown]
-# *Generated from `solutions/01_traditional_workflow.py` by `make exercises`; do not edit.*  
-# Fill in every cell marked `# YOUR CODE HERE`, then run all cells: the test cells check your work (4.5 points in 5 public tests). Graders also run 3 hidden tests (3.5 points), so make your code right, not just green.
+# **How to work on this exercise.** Write your code in the cells marked `# YOUR CODE HERE`; the other cells are the exercise itself, and grading takes only your answer cells. Then run all cells (*Run → Run All Cells*): each test cell prints ✓ when it passes, and a failing test shows its error without stopping the cells below it. Here: 5 public tests (4.5 points). Graders also run 6 hidden tests (3.5 points) with other inputs, so make your code right, not just green. Your work lives in this file: save it often.
 
 # %%
 import numpy as np
 import pandas as pd
 
+from mlops_course.course.observe import raised
 from mlops_course.data import make_synthetic_housing
 
 SAMPLE = make_synthetic_housing(n_rows=200, seed=7)
@@ -51,7 +51,7 @@ for fd in range(3, 64):
             pass
 
 
-# %% tags=["test"] grade_id="test_rmse_known_value" points=1
+# %% tags=["test", "raises-exception"] grade_id="test_rmse_known_value" points=1
 def probe():
     return rmse_usd([100_000, 200_000, 300_000], [110_000, 190_000, 300_000])
 
@@ -63,22 +63,26 @@ def verify(observed):
 
 
 verify(probe())
+print('✓ Part 1: test_rmse_known_value passed (1 point)')
 
 
-# %% tags=["test"] grade_id="test_rmse_length_mismatch" points=0.5
+# %% tags=["test", "raises-exception"] grade_id="test_rmse_length_mismatch" points=0.5
 def probe():
     try:
         rmse_usd([1.0, 2.0], [1.0])
-    except ValueError:
-        return "ValueError"
+    except Exception as exc:
+        return raised(exc)
     return "no error"
 
 
 def verify(observed):
-    assert observed == "ValueError", "different lengths must raise ValueError"
+    assert observed != "no error", "different lengths must raise ValueError, nothing was raised"
+    assert "ValueError" in observed["raised"], (
+        f"different lengths must raise ValueError, got {observed['raised'][0]}")
 
 
 verify(probe())
+print('✓ Part 1: test_rmse_length_mismatch passed (0.5 points)')
 
 # %% [markdown]
 # ## Part 2 — Fingerprint a data file (2 points)
@@ -96,7 +100,7 @@ def fingerprint(path) -> str:
     raise NotImplementedError("Replace this line with your solution")
 
 
-# %% tags=["test"] grade_id="test_fingerprint_detects_change" points=1
+# %% tags=["test", "raises-exception"] grade_id="test_fingerprint_detects_change" points=1
 def probe():
     import os
     import tempfile
@@ -117,6 +121,7 @@ def verify(observed):
 
 
 verify(probe())
+print('✓ Part 2: test_fingerprint_detects_change passed (1 point)')
 
 # %% [markdown]
 # ## Part 3 — Preprocess a request exactly like training (4 points)
@@ -148,7 +153,7 @@ def prepare_request(payload, medians, columns) -> pd.DataFrame:
     raise NotImplementedError("Replace this line with your solution")
 
 
-# %% tags=["test"] grade_id="test_prepare_request_columns" points=1
+# %% tags=["test", "raises-exception"] grade_id="test_prepare_request_columns" points=1
 def probe():
     payload = SAMPLE.drop(columns="median_house_value").iloc[0].to_dict()
     frame = prepare_request(payload, MEDIANS, COLUMNS)
@@ -167,9 +172,10 @@ def verify(observed):
 
 
 verify(probe())
+print('✓ Part 3: test_prepare_request_columns passed (1 point)')
 
 
-# %% tags=["test"] grade_id="test_prepare_request_imputes_median" points=1
+# %% tags=["test", "raises-exception"] grade_id="test_prepare_request_imputes_median" points=1
 def probe():
     payload = {"longitude": -122.2, "latitude": 37.8, "housing_median_age": 30.0,
                "total_rooms": 1000.0, "total_bedrooms": None, "population": 800.0,
@@ -187,6 +193,7 @@ def verify(observed):
 
 
 verify(probe())
+print('✓ Part 3: test_prepare_request_imputes_median passed (1 point)')
 
 # %% [markdown]
 # ## Reflect
