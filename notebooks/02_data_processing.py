@@ -130,18 +130,24 @@ skew_by_hand_usd = float(np.mean(np.abs(app_says - notebook_says)))
 print(f"same {len(hand_test):,} houses: mean |app - notebook| = ${skew_by_hand_usd:,.0f}")
 
 # %% [markdown]
-# The app's price for a house has little to do with the notebook's, and nothing raised an
-# error. The rest of the lesson removes the second copy: first the data itself, then its
+# The app's price for a house is far from the notebook's (the mean gap is printed above),
+# and nothing raised an error. The rest of the lesson removes the second copy: first the data itself, then its
 # checks, then the steps.
 #
 # ## 1. Data structures: say what the data is
 # ### Dtypes and memory
-# `pd.read_csv` guesses: every number becomes a 64-bit float, every text a variable-length
-# string. But `total_rooms` is a count that fits in 32 bits, the age fits in 8, and
-# `ocean_proximity` has five values. Telling pandas so is a one-time, lossless change.
+# `pd.read_csv` guesses each column's type from its text: whole numbers written as `41`
+# become `int64`, numbers with a decimal point or a blank (`41.0`, an empty field) become
+# `float64`, and text becomes a variable-length string (`str`). This file writes every
+# count with a `.0` (its first line is printed below), so all nine numeric columns arrive
+# as 64-bit floats (the table's first column). But `total_rooms` is a count that fits in
+# 32 bits, the age fits in 8, and `ocean_proximity` has five values. Telling pandas so is
+# a one-time, lossless change.
 
 # %%
 csv_path = data.fetch_housing()  # the verified cached CSV: read, never written
+with open(csv_path) as handle:
+    print("first line of the file:", handle.readlines()[1].strip())
 df_raw = pd.read_csv(csv_path)
 INTEGER_COLUMNS = ["housing_median_age", "total_rooms", "total_bedrooms", "population",
                    "households", data.TARGET]
@@ -175,14 +181,26 @@ print(f"in memory: {memory_raw_bytes / 1e6:.2f} MB -> {memory_compact_bytes / 1e
 memory
 
 # %%
-ax = memory[["bytes before", "bytes after"]].div(1e3).plot.barh(
-    figsize=(8, 4), color=["tab:gray", "tab:green"])
-ax.set(xlabel="kB in memory", title="Same 20,640 districts, smaller dtypes")
+memory_kb = memory[["bytes before", "bytes after"]].div(1e3).set_axis(
+    ["as read (float64, str), kB", "compact dtypes, kB"], axis=1)
+ax = memory_kb.plot.barh(figsize=(8, 4.4), color=["tab:gray", "tab:green"])
+ax.set(xlabel="memory per column (kB = 1,000 bytes)",
+       title=f"Same {len(df_raw):,} districts, smaller dtypes")
 ax.invert_yaxis()
 plt.tight_layout()
 plt.show()
+savings = memory["bytes before"] / memory["bytes after"]
+print(f"largest saving: {savings.idxmax()} {savings.max():.0f}x smaller "
+      f"({memory.loc[savings.idxmax(), 'bytes before'] / 1e3:.1f} kB -> "
+      f"{memory.loc[savings.idxmax(), 'bytes after'] / 1e3:.1f} kB); "
+      f"every other column {savings.drop(savings.idxmax()).min():.0f}x to "
+      f"{savings.drop(savings.idxmax()).max():.0f}x")
 
 # %% [markdown]
+# What to notice: the text column shrinks most — 20,640 strings become 20,640 one-byte
+# codes plus the five category names — and every 8-byte float becomes a 1-, 2- or 4-byte
+# number.
+#
 # Lossless means checked, not assumed: every integer is the same integer, every missing
 # bedroom count is still missing (`<NA>` in the nullable `Int16` column), and float32 keeps
 # coordinates and incomes to far better than their 2–4 printed decimals.
@@ -239,7 +257,10 @@ print(f"measured load time ({platform.machine()}, {os.cpu_count()} CPUs, median 
 
 # %% [markdown]
 # The time is measured, so it will differ on your machine; the size and the types do not.
-# Read back, the Parquet file *is* the compact frame; the CSV has forgotten everything.
+# Read back, the Parquet file *is* the compact frame. The CSV (written from the compact
+# frame) has forgotten the types, and `read_csv` guesses again: `int64` for the counts,
+# now written without `.0`; `float64` for `total_bedrooms`, whose blanks make it a float
+# column again; `str` for the categories.
 
 # %%
 from_parquet = pd.read_parquet(parquet_path)
@@ -304,12 +325,15 @@ rejected_rows[["median_income", "longitude", "ocean_proximity", "problems"]]
 
 # %% [markdown]
 # ## 3. Splitting: a test set that looks like the population
-# Income is the strongest predictor of price. A random split can leave the test set with
-# too few rich or poor districts by chance; a **stratified** split by income category
-# (`data.income_category`) keeps each category's share. Compare one split of each, then
-# many.
+# Income is the strongest predictor of price (the correlations below). A random split can
+# leave the test set with too few rich or poor districts by chance; a **stratified** split
+# by income category (`data.income_category`) keeps each category's share. Compare one
+# split of each, then many.
 
 # %%
+price_correlation = df[data.NUMERIC_FEATURES].corrwith(df[data.TARGET])
+print("correlation with price:", price_correlation.sort_values(key=abs, ascending=False)
+      .round(2).to_dict())
 strata = data.income_category(df["median_income"])
 random_train, random_test = train_test_split(df, test_size=0.2, random_state=SEED)
 train, test = data.split_train_test(df, test_size=0.2, seed=SEED)  # stratified
@@ -343,8 +367,32 @@ axes[1].boxplot([random_errors, stratified_errors], tick_labels=["random", "stra
 axes[1].set(ylabel="worst category share error (pp)", title=f"{N_SPLITS} splits each")
 plt.tight_layout()
 plt.show()
-print(f"median worst error over {N_SPLITS} splits: random {np.median(random_errors):.2f} pp, "
-      f"stratified {np.median(stratified_errors):.3f} pp")
+print(f"worst category share error over {N_SPLITS} splits: random median "
+      f"{np.median(random_errors):.2f} pp, max {max(random_errors):.2f} pp; stratified median "
+      f"{np.median(stratified_errors):.3f} pp, max {max(stratified_errors):.3f} pp")
+
+# %% [markdown]
+# What to notice: the stratified box is a flat line near zero; the random splits miss
+# some category's share by most of a percentage point in a typical split, and by more in
+# the worst ones.
+#
+# Seeds also interact with how the data was made. The 207 missing bedroom counts sit
+# exactly at the first 207 positions of NumPy's `RandomState(42).permutation` of the
+# file (evidently how they were placed), so pandas' `sample(random_state=42)` draws all
+# of them first. That is why the setup cell samples with a NumPy `Generator`:
+
+# %%
+missing_rows = set(np.flatnonzero(df_raw["total_bedrooms"].isna()))
+placed_by_seed_42 = set(np.random.RandomState(SEED).permutation(len(df_raw))[:len(missing_rows)])
+sample_missing_pct = {
+    how: 100 * df_raw.sample(5_000, random_state=state)["total_bedrooms"].isna().mean()
+    for how, state in [("sample(random_state=42)", SEED),
+                       ("sample(random_state=default_rng(42))", np.random.default_rng(SEED))]}
+print(f"missing rows = first {len(missing_rows)} of RandomState(42).permutation: "
+      f"{missing_rows == placed_by_seed_42}")
+print("missing bedroom counts in a 5,000-row sample: " + ", ".join(
+    f"{how}: {pct:.1f}%" for how, pct in sample_missing_pct.items())
+      + f" (whole file: {100 * len(missing_rows) / len(df_raw):.1f}%)")
 
 # %% [markdown]
 # From here on the lesson uses the stratified `train` and `test` sets. The test rows are
@@ -357,7 +405,9 @@ print(f"median worst error over {N_SPLITS} splits: random {np.median(random_erro
 #   (counts grow with a district's size; ratios describe its houses);
 # * numbers: median imputation, then standardisation; `ocean_proximity`: one-hot with the
 #   five known categories (an unknown one is an error, not a silent zero column);
-# * then the model (a histogram gradient-boosted forest).
+# * then the model: `HistGradientBoostingRegressor`, gradient-boosted decision trees
+#   (trees built one after another, each fitted to the errors of those before it; the
+#   features are binned into histograms first, which makes it fast).
 #
 # We put the schema in front (`SchemaCheck`), so the pipeline also carries its input
 # contract. Fitting it fits every step, on the training rows only.
@@ -373,7 +423,7 @@ pipeline
 
 # %% [markdown]
 # Why the ratios? Compare how strongly each raw count and its ratio go with the price in
-# the training rows:
+# the training rows (a linear correlation: a first look, not the whole story for trees):
 
 # %%
 derived = DerivedFeatures().fit_transform(X_train)
@@ -383,6 +433,15 @@ correlations = pd.DataFrame(
     [{"count": c, "corr(count, price)": derived[c].corr(y_train),
       "ratio": r, "corr(ratio, price)": derived[r].corr(y_train)} for c, r in pairs])
 correlations.round(3)
+
+# %% [markdown]
+# Honestly, mixed: `bedrooms_ratio` goes with price far more strongly than
+# `total_bedrooms` (and in the other direction: more bedrooms per room, cheaper houses),
+# but `rooms_per_household` is barely ahead of `total_rooms`, and people per household,
+# like the population, is only weakly related to price (a few districts with extreme
+# household sizes pull this correlation around from sample to sample). The pipeline keeps
+# all three (they cost little, and trees can ignore what does not help); the one that
+# clearly earns its place by this measure is the bedrooms ratio.
 
 # %% [markdown]
 # ### The estimator contract
@@ -406,19 +465,24 @@ print("fit returns self:", derive.fit(X_train) is derive, "| learned:", derive.n
 # Column names, dtypes and categories end at the pipeline's last transform: the model gets
 # one dense float matrix. The pipeline keeps the names (`get_feature_names_out`), so a
 # column of the matrix can always be traced back. A neural network (lessons 6 and 7) takes
-# the same matrix as a `torch` tensor — float32 is its usual precision — without copying.
+# the same matrix as a `torch` tensor. `torch.from_numpy` wraps the NumPy buffer without
+# copying — but only at the same dtype. Neural networks usually want float32, and going
+# from float64 to float32 writes a new buffer of half the size: a copy. The checks below
+# ask NumPy whether the memory is shared.
 
 # %%
 X_matrix = pipeline[:-1].transform(X_train)
 feature_names = list(pipeline[:-1].get_feature_names_out())
 print(f"{type(X_matrix).__name__} {X_matrix.dtype}, shape {X_matrix.shape}, "
       f"{X_matrix.nbytes / 1e6:.2f} MB, C-contiguous: {X_matrix.flags['C_CONTIGUOUS']}")
-X_float32 = np.ascontiguousarray(X_matrix, dtype=np.float32)
-tensor = torch.from_numpy(X_float32)
-shares_memory = np.shares_memory(tensor.numpy(), X_float32)
-print(f"torch.Tensor {tensor.dtype}, shape {tuple(tensor.shape)}, "
-      f"{tensor.element_size() * tensor.nelement() / 1e6:.2f} MB, "
-      f"shares the NumPy buffer: {shares_memory}")
+tensor64 = torch.from_numpy(X_matrix)  # same dtype: a view of the same buffer
+tensor32 = tensor64.float()  # float64 -> float32: a new buffer, half the bytes
+tensor_shares = {name: np.shares_memory(t.numpy(), X_matrix)
+                 for name, t in [("from_numpy", tensor64), (".float()", tensor32)]}
+for name, t in [("torch.from_numpy(X_matrix)", tensor64), ("  .float()", tensor32)]:
+    print(f"{name:>26}: {t.dtype}, shape {tuple(t.shape)}, "
+          f"{t.element_size() * t.nelement() / 1e6:.2f} MB, "
+          f"shares X_matrix's memory: {np.shares_memory(t.numpy(), X_matrix)}")
 pd.DataFrame(X_matrix[:3], columns=feature_names).round(2)
 
 # %% [markdown]
@@ -462,14 +526,22 @@ clean_scaler = clean_model.named_steps["preprocessor"].named_steps["columns"] \
 leaky_scaler = leaky_preprocessor.named_steps["columns"] \
     .named_transformers_["numeric"].named_steps["scale"]
 mean_shift = np.abs(leaky_scaler.mean_ - clean_scaler.mean_) / clean_scaler.scale_
+clean_imputer = clean_model.named_steps["preprocessor"].named_steps["columns"] \
+    .named_transformers_["numeric"].named_steps["impute"]
+leaky_imputer = leaky_preprocessor.named_steps["columns"] \
+    .named_transformers_["numeric"].named_steps["impute"]
+bedrooms = list(clean_imputer.feature_names_in_).index("total_bedrooms")
+clean_median, leaky_median = clean_imputer.statistics_, leaky_imputer.statistics_
 print(f"the evaluation rows moved the scaler's means by up to {mean_shift.max():.3f} "
-      "standard deviations")
+      f"standard deviations, and the median bedroom count from {clean_median[bedrooms]:,.0f} "
+      f"to {leaky_median[bedrooms]:,.0f}")
 pd.DataFrame(results).T.round(0)
 
 # %% [markdown]
-# The scaler *did* learn from the evaluation rows, and the RMSE barely moved: trees only
-# compare a feature with thresholds, so a shifted mean changes nothing, and 20% more
-# random rows hardly move a median. A leak through a step that learns little is small.
+# The scaler *did* learn from the evaluation rows, and the RMSE barely moved (the first two
+# rows of the table): trees only compare a feature with thresholds, so a shifted mean
+# changes nothing, and a quarter more rows, drawn from the same population, hardly move a
+# median. A leak through a step that learns little is small.
 # The same mistake with a step that learns a lot is not. Location matters for price, so
 # a common trick encodes each district's grid square (0.05°, about 5 km) by the average price
 # there — a **target encoding**. Fitted on all rows, each evaluation district's own price
@@ -507,8 +579,12 @@ print(f"{with_grid_square(X_all)['square'].nunique():,} grid squares for {len(X_
 leakage.round(0)
 
 # %%
-ax = leakage.plot.barh(figsize=(9, 4.2), color=["tab:orange", "tab:blue"])
-ax.set(xlabel="RMSE", title="What the evaluation promised vs what new districts got")
+ax = leakage.plot.barh(figsize=(9, 4.6), color=["tab:orange", "tab:blue"])
+for bars in ax.containers:
+    ax.bar_label(bars, fmt="${:,.0f}", padding=3, fontsize=9)
+ax.set(xlabel="RMSE ($)", xlim=(0, 1.2 * leakage.to_numpy().max()),
+       title=f"What the evaluation promised ({len(X_eval):,} districts) vs what "
+             f"{len(X_test):,} new districts got")
 ax.xaxis.set_major_formatter(dollars)
 ax.invert_yaxis()
 ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2)
@@ -575,8 +651,11 @@ plt.tight_layout()
 plt.show()
 
 # %% [markdown]
-# Every point on the diagonal. And lesson 1's malformed request — one field, a word where
-# a number belongs — now meets the schema inside the saved pipeline instead of a crash:
+# Every point on the diagonal. And lesson 1's malformed request, `{"median_income": "high"}`
+# — one of the nine fields, holding a word, and eight fields missing — crashed lesson 1's
+# app on the first missing field it read (`KeyError: 'total_bedrooms'`, an HTML 500 for
+# the client). Here it meets the schema inside the saved pipeline, which names every
+# missing column and the word:
 
 # %%
 try:
@@ -590,7 +669,12 @@ except DataValidationError as err:
 # The claims of this lesson, asserted; the key numbers go to the course summary.
 
 # %%
+numeric_columns = df_raw.columns.drop("ocean_proximity")
+assert (df_raw[numeric_columns].dtypes == "float64").all(), "this file's numbers read as float64"
+assert from_csv["total_rooms"].dtype == "int64" and from_csv["total_bedrooms"].dtype == "float64", \
+    "read_csv: integer text -> int64; integers with blanks -> float64"
 assert memory_compact_bytes < 0.5 * memory_raw_bytes, "compact dtypes should halve memory"
+assert savings.idxmax() == "ocean_proximity" and savings.max() > 10, "the text column shrinks most"
 assert lossless_integers and float32_error < 1e-4, "compact dtypes must be lossless"
 assert df_compact["total_bedrooms"].isna().sum() == df_raw["total_bedrooms"].isna().sum() == 207
 assert parquet_bytes < csv_bytes, "Parquet should be smaller than the CSV"
@@ -600,6 +684,19 @@ assert validation_error.bad_rows == list(rows), "every corrupted row, and only t
 assert len(valid_rows) + len(rejected_rows) == len(batch), "no row lost"
 assert np.median(stratified_errors) < 0.5 * np.median(random_errors), "stratified is closer"
 assert max(stratified_errors) < 0.5, "stratified shares within 0.5 pp of the population"
+assert price_correlation.abs().idxmax() == "median_income", "income: the strongest predictor"
+assert missing_rows == placed_by_seed_42, "the missing bedrooms sit where RandomState(42) puts them"
+assert sample_missing_pct["sample(random_state=42)"] > 3 * sample_missing_pct[
+    "sample(random_state=default_rng(42))"], "a seed-42 sample over-draws the missing rows"
+corr = correlations.set_index("ratio")
+assert abs(corr.loc["bedrooms_ratio", "corr(ratio, price)"]) > 3 * abs(
+    corr.loc["bedrooms_ratio", "corr(count, price)"]), "the bedrooms ratio earns its place"
+assert abs(corr.loc["rooms_per_household", "corr(ratio, price)"]
+           - corr.loc["rooms_per_household", "corr(count, price)"]) < 0.05, "rooms: barely ahead"
+assert corr.loc["population_per_household", ["corr(count, price)", "corr(ratio, price)"]].abs() \
+    .max() < 0.2, "people per household, like the population: weakly related to price"
+assert tensor_shares == {"from_numpy": True, ".float()": False}, \
+    "from_numpy shares memory at the same dtype; float64 -> float32 is a copy"
 scaler_leak_change = abs(leakage.iloc[0, 0] - leakage.iloc[1, 0]) / leakage.iloc[1, 0]
 assert scaler_leak_change < 0.02, "a leaked median/scaler barely moves a tree model's RMSE"
 assert te_leak.iloc[0] < 0.95 * te_clean.iloc[0], "a leaked target encoding looks > 5% better"
@@ -613,6 +710,8 @@ assert skew_by_hand_usd > 10_000, "typing preprocessing twice should skew by > $
 assert np.array_equal(served, notebook_predictions), "a fresh process must predict identically"
 assert sorted(bad_request_error.batch_problems["column"]) == sorted(
     set(FEATURES) - {"median_income"}), "a bad request gets a report of what is missing"
+assert bad_request_error.report.loc[bad_request_error.report["row"].notna(), "column"].tolist() \
+    == ["median_income"], "... and of the word where a number belongs"
 record_metrics(
     memory_raw_bytes=memory_raw_bytes,
     memory_compact_bytes=memory_compact_bytes,
@@ -629,6 +728,32 @@ record_metrics(
     skew_by_hand_mean_abs_usd=round(skew_by_hand_usd),
     skew_fresh_process_max_abs_usd=skew_max_abs_usd,
 )
+# the figures that lecture 2 quotes: data-only ones hold in both modes, model ones in full mode
+assert abs(memory_raw_bytes / 1e6 - 1.8) < 0.05 and abs(memory_compact_bytes / 1e6 - 0.64) < 0.01
+assert 3.4 < csv_bytes / parquet_bytes < 4.0, "lecture: Parquet '3.7 times smaller'"
+assert 15 < savings.max() < 17, "lecture: the text column '16 times' smaller"
+assert abs(memory_raw_bytes / memory_compact_bytes - 2.8) < 0.1, "lecture: '2.8 times less memory'"
+if not FAST:
+    assert 200_000 < skew_by_hand_usd < 230_000, "lecture: 'off by $215,000 per house'"
+    lecture_rmse_usd = {("square price on all rows", 0): 39_718,
+                        ("square price on all rows", 1): 50_402,
+                        ("square price in pipeline", 0): 45_053,
+                        ("square price in pipeline", 1): 43_637}
+    assert all(abs(leakage.loc[row].iloc[col] - usd) < 0.02 * usd
+               for (row, col), usd in lecture_rmse_usd.items()), "lecture: the leak's RMSEs"
+    assert (leakage.iloc[0].round() == leakage.iloc[1].round()).all(), \
+        "lecture: the scaler/median leak does not move the RMSE by a dollar"
+    lecture_corr = {("bedrooms_ratio", "corr(ratio, price)"): -0.260,
+                    ("bedrooms_ratio", "corr(count, price)"): 0.048,
+                    ("rooms_per_household", "corr(ratio, price)"): 0.146,
+                    ("rooms_per_household", "corr(count, price)"): 0.135,
+                    ("population_per_household", "corr(ratio, price)"): -0.022,
+                    ("population_per_household", "corr(count, price)"): -0.027}
+    assert all(abs(corr.loc[key] - value) < 0.005 for key, value in lecture_corr.items()), \
+        "lecture: the correlations of counts and ratios with price"
+    assert 0.7 < np.median(random_errors) < 0.9 and 2.0 < max(random_errors) < 2.3 \
+        and max(stratified_errors) < 0.03, \
+        "lecture: 'random: 0.8 pp typically, 2.1 at worst; stratified: a few hundredths'"
 
 # %% [markdown]
 # ## Recap and next
@@ -637,7 +762,7 @@ record_metrics(
 #
 # | before (lesson 1) | now |
 # | --- | --- |
-# | float64 and Python strings for everything; CSV that forgets types | compact, lossless dtypes; Parquet keeps them and is smaller |
+# | float64 for every number of this file, strings for text; CSV that forgets types | compact, lossless dtypes; Parquet keeps them and is smaller |
 # | whatever arrives is used | a declared schema; a bad batch is rejected with a per-row report, and nothing is lost |
 # | a random split | a stratified split whose test set looks like the population |
 # | `fillna`, `get_dummies`, scaler typed into cells, fitted on all rows | one `Pipeline` of contract-following steps, fitted on training rows only |
