@@ -65,3 +65,9 @@ def test_console_entry_point_has_the_subcommands() -> None:
     help_text = build_parser().format_help()
     for command in ("data", "lessons", "exercises"):
         assert command in help_text
+
+
+def test_readmes_name_no_path_outside_the_checkout() -> None:
+    """Students do not have the instructors' sibling folders (the data mirror is generic)."""
+    for readme in (ROOT / "README.md", ROOT / "edition" / "README.md"):
+        assert "../shared" not in readme.read_text(), f"{readme.name} names ../shared/"

@@ -3,9 +3,9 @@
 The settings go into the course's environment (``sys.prefix``), so they hold for every
 ``jupyter lab`` started from it and touch nothing in the user's home:
 
-* ``etc/jupyter/jupyter_server_config.json``: kernels talk to the server
-  over local IPC sockets (no TCP ports, no "running over TCP without encryption"
-  warning), and a kernel that no tab uses any more is shut down after
+* ``etc/jupyter/jupyter_server_config.json``: kernels talk to the server over local IPC
+  sockets (:class:`LabKernelManager`: no TCP ports, no "running over TCP without
+  encryption" warning), and a kernel that no tab uses any more is shut down after
   :data:`IDLE_KERNEL_TIMEOUT_S` (a forgotten lesson kernel held 1.4 GB);
 * ``share/jupyter/lab/settings/overrides.json``: the lessons' ``.py`` files open as
   notebooks (Jupytext), closing a notebook shuts its kernel down, and no news or update
@@ -21,14 +21,36 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from jupyter_client.ioloop import AsyncIOLoopKernelManager
+
 from mlops_course import config
 from mlops_course.errors import MlopsCourseError
 
 IDLE_KERNEL_TIMEOUT_S = 1800
+# the longest path of a Unix socket: sizeof(sockaddr_un.sun_path) - 1
+IPC_PATH_MAX = 103 if sys.platform == "darwin" else 107
+
+
+def ipc_fits(connection_file: str) -> bool:
+    """Whether the kernel's IPC sockets (named after its connection file) can exist here:
+    Unix only, and a socket path has at most :data:`IPC_PATH_MAX` characters."""
+    stem = os.path.splitext(os.path.abspath(connection_file))[0] if connection_file else ""
+    return os.name == "posix" and bool(stem) and len(f"{stem}-ipc-99") <= IPC_PATH_MAX
+
+
+class LabKernelManager(AsyncIOLoopKernelManager):
+    """JupyterLab's kernel manager for the course: local IPC sockets where their paths fit
+    (they do in Jupyter's usual runtime folder), TCP on loopback otherwise."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        if "transport" not in kwargs and ipc_fits(kwargs.get("connection_file") or ""):
+            kwargs["transport"] = "ipc"
+        super().__init__(**kwargs)
+
 
 SERVER_CONFIG: dict[str, Any] = {
-    "KernelManager": {"transport": "ipc"},
     "MappingKernelManager": {
+        "kernel_manager_class": f"{__name__}.LabKernelManager",
         "cull_idle_timeout": IDLE_KERNEL_TIMEOUT_S,  # idle kernels with no tab open ...
         "cull_interval": 300,
         "cull_connected": False,  # ... only: a kernel that a tab still shows stays
@@ -47,6 +69,9 @@ LAB_SETTINGS: dict[str, Any] = {
 }
 
 
+_OBSOLETE = {"KernelManager": {"transport": "ipc"}}  # what an earlier version wrote
+
+
 def _merge_json(path: Path, wanted: dict[str, Any]) -> bool:
     """Write ``wanted`` into the JSON object at ``path``, keeping other keys; True if
     the file changed."""
@@ -58,6 +83,13 @@ def _merge_json(path: Path, wanted: dict[str, Any]) -> bool:
         except ValueError:
             current = {}
     merged = dict(current)
+    for section, values in _OBSOLETE.items():
+        old = merged.get(section)
+        if isinstance(old, dict):
+            kept = {k: v for k, v in old.items() if values.get(k, object()) != v}
+            merged[section] = kept
+            if not kept:
+                del merged[section]
     for section, values in wanted.items():
         old = merged.get(section)
         merged[section] = {**old, **values} if isinstance(old, dict) else dict(values)

@@ -103,16 +103,38 @@ def _kernel_env(build_dir: Path) -> dict[str, str]:
     return env
 
 
-def execute_full(notebook: Any, *, cwd: Path, build_dir: Path, timeout_s: int = 1800) -> Any:
-    """Execute a notebook in full mode (FAST unset) on the course kernel, over IPC."""
+def ipc_kernel_manager() -> Any:
+    """A kernel manager for the course kernel over IPC sockets with absolute paths (in
+    Jupyter's runtime folder), so that the kernel may run in another working folder."""
+    import uuid
+
+    from jupyter_core.paths import jupyter_runtime_dir
+
+    from mlops_course.course.lab import ipc_fits
+
+    runtime = Path(jupyter_runtime_dir())
+    runtime.mkdir(parents=True, exist_ok=True)
+    connection_file = str(runtime / f"kernel-{uuid.uuid4()}.json")
+    return _kernel_manager_class()(  # TCP on loopback where a socket path would be too long
+        kernel_name=ensure_kernel(), connection_file=connection_file,
+        transport="ipc" if ipc_fits(connection_file) else "tcp")
+
+
+def execute_notebook(notebook: Any, *, cwd: Path, env: dict[str, str] | None = None,
+                     timeout_s: int = 1800) -> Any:
+    """Execute a notebook on the course kernel in ``cwd``, as JupyterLab's *Run All*
+    does (a cell tagged ``raises-exception`` may fail; any other error stops the run)."""
     from nbclient import NotebookClient
 
-    client = NotebookClient(
-        notebook, timeout=timeout_s, kernel_name=ensure_kernel(),
-        resources={"metadata": {"path": str(cwd)}},
-        kernel_manager_class=_kernel_manager_class(), record_timing=False)
-    client.execute(env=_kernel_env(build_dir))
+    client = NotebookClient(notebook, km=ipc_kernel_manager(), timeout=timeout_s,
+                            resources={"metadata": {"path": str(cwd)}}, record_timing=False)
+    client.execute(env=env or dict(os.environ), cleanup_kc=True)  # shut the kernel down
     return notebook
+
+
+def execute_full(notebook: Any, *, cwd: Path, build_dir: Path, timeout_s: int = 1800) -> Any:
+    """Execute a notebook in full mode (FAST unset), its build folder ``build_dir``."""
+    return execute_notebook(notebook, cwd=cwd, env=_kernel_env(build_dir), timeout_s=timeout_s)
 
 
 def refresh_outputs(names: list[str] | None = None, *, progress: bool = True) -> list[Path]:

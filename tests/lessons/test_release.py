@@ -1,0 +1,168 @@
+"""The student edition (`make release`): what students need, nothing that gives answers away,
+and its lessons run from that tree with its own package and Makefile."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import jupytext
+import pytest
+
+from mlops_course import config
+from mlops_course.course import lessons
+from mlops_course.course.exercises import list_exercises, load_exercise
+from mlops_course.course.release import (
+    MARKER,
+    ReleaseError,
+    Secret,
+    build_student_edition,
+    find_leaks,
+    public_text,
+    solution_secrets,
+)
+
+ROOT = config.project_root()
+CORPUS = ROOT / "tests" / "grading" / "submissions"
+
+
+@pytest.fixture(scope="module")
+def edition(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("release") / "mlops-course"
+    build_student_edition(out)
+    return out
+
+
+def _files(folder: Path) -> set[str]:
+    return {str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()}
+
+
+def _corpus_secrets() -> list[Secret]:
+    """The answer cells of every submission in the grading corpus (full solutions in
+    students' words, and hostile code)."""
+    secrets = []
+    for path in sorted(CORPUS.rglob("*")):
+        if path.suffix not in (".ipynb", ".py") or not path.is_file():
+            continue
+        exercise = load_exercise(path.relative_to(CORPUS).parts[0])
+        try:
+            if path.suffix == ".ipynb":
+                cells = json.loads(path.read_text(encoding="utf-8")).get("cells", [])
+            else:
+                cells = jupytext.reads(path.read_text(encoding="utf-8"), fmt="py:percent").cells
+        except (ValueError, UnicodeDecodeError):
+            continue  # the corpus's broken files on purpose
+        for cell in cells:
+            source = cell.get("source", "")
+            source = "".join(source) if isinstance(source, list) else source
+            if cell.get("metadata", {}).get("grade_id") in exercise.answers:
+                lines = tuple(line.strip() for line in source.splitlines() if line.strip())
+                secrets.append(Secret(f"{path.relative_to(ROOT)}", lines))
+    return secrets
+
+
+def test_edition_holds_the_course_and_no_instructor_material(edition: Path) -> None:
+    files = _files(edition)
+    for lesson in lessons.discover():
+        assert {f"notebooks/{lesson.name}.py", f"notebooks/{lesson.name}.ipynb"} <= files
+    assert {f"exercises/{name}.ipynb" for name in list_exercises()} <= files
+    assert {str(p.relative_to(ROOT)) for p in (ROOT / "lectures").glob("*.md")} <= files
+    assert {"README.md", "Makefile", "pyproject.toml", "constraints.txt", "jupytext.toml",
+            "src/mlops_course/__init__.py", "tests/lessons/test_notebooks.py", MARKER} <= files
+    forbidden = ("solutions/", "tests/grading/", "tests/code/", "benchmarks/", ".ci/",
+                 "edition/", "tests/lessons/test_exercises.py", "tests/lessons/test_release.py")
+    assert not [f for f in files if f.startswith(forbidden)]
+    assert not [f for f in files if "__pycache__" in f or ".ipynb_checkpoints" in f]
+
+
+def test_student_readme_and_makefile(edition: Path) -> None:
+    readme = (edition / "README.md").read_text()
+    assert "student edition" in readme and "{{" not in readme and "../shared" not in readme
+    for lesson in lessons.discover():
+        assert f"(notebooks/{lesson.name}.ipynb)" in readme
+    for link in [part.split(")")[0] for part in readme.split("](")[1:]]:
+        if not link.startswith("http"):
+            assert (edition / link).exists(), f"README links to {link}, not in the edition"
+    helped = subprocess.run(["make", "-s", "help"], cwd=edition, capture_output=True,
+                            text=True, check=True).stdout
+    for target in ("lessons", "lab", "test", "outputs", "sync"):
+        assert f"make {target} " in helped
+    for target in ("exercises", "grade", "release"):
+        assert f"make {target} " not in helped
+        assert f"\n{target}:" not in (edition / "Makefile").read_text()
+
+
+def test_no_solution_hidden_test_or_corpus_answer_is_inside(edition: Path) -> None:
+    public = public_text()
+    secrets = solution_secrets() + _corpus_secrets()
+    assert len(secrets) > 10
+    leaks = find_leaks(edition, secrets, public)
+    assert not leaks, "\n".join(leaks)
+
+
+def test_the_leak_scan_finds_a_planted_answer(edition: Path, tmp_path: Path) -> None:
+    """The scan above would see an answer in an output, a package file or a hidden name."""
+    exercise = load_exercise(list_exercises()[0])
+    answer = next(s for s in solution_secrets() if "answer" in s.origin)
+    hidden = next(t for t in exercise.tests if t.hidden)
+    copy = tmp_path / "copy"
+    shutil.copytree(edition, copy)
+    notebook = copy / "notebooks" / f"{lessons.discover()[0].name}.ipynb"
+    data = json.loads(notebook.read_text())
+    code = next(c for c in data["cells"] if c["cell_type"] == "code")
+    code["outputs"] = [{"output_type": "stream", "name": "stdout",
+                        "text": "\n".join(answer.lines) + "\n"}]
+    notebook.write_text(json.dumps(data))
+    (copy / "src" / "mlops_course" / "helpers.py").write_text(
+        f"# {hidden.grade_id}\n" + "\n".join(answer.lines) + "\n")
+    leaks = find_leaks(copy, solution_secrets(), public_text())
+    assert any(notebook.name in leak and answer.origin in leak for leak in leaks), leaks
+    assert any("helpers.py" in leak and hidden.grade_id in leak for leak in leaks), leaks
+
+
+@pytest.mark.notebook
+def test_edition_runs_its_lessons_in_fast_mode_with_its_own_package(
+        edition: Path, housing_csv: Path) -> None:
+    """`make lessons FAST=1` in the edition, on this checkout's environment (the `-o`
+    keeps make from reinstalling it) and data cache, importing the edition's package."""
+    venv = Path(sys.prefix)
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("MLOPS_COURSE_") and k not in ("FAST", "PYTHONPATH")}
+    env.update(PYTHONPATH=str(edition / "src"), MLOPS_COURSE_DATA_DIR=str(config.data_dir()))
+    probe = subprocess.run([sys.executable, "-c", "import mlops_course.config as c; "
+                            "print(c.__file__); print(c.project_root())"], env=env,
+                           capture_output=True, text=True, check=True).stdout.split()
+    assert probe == [str(edition / "src" / "mlops_course" / "config.py"), str(edition)]
+    proc = subprocess.run(["make", "-o", str(venv / ".installed"), "lessons", "FAST=1",
+                           f"VENV={venv}"], cwd=edition, env=env, capture_output=True,
+                          text=True, timeout=1800, check=False)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    summary = json.loads((edition / "build" / "lessons" / "summary.json").read_text())
+    assert summary["mode"] == "fast" and summary["ok"]
+    assert sorted(e["name"] for e in summary["lessons"]) == [
+        lesson.name for lesson in lessons.discover()]
+
+
+def test_release_never_replaces_a_folder_it_did_not_write(tmp_path: Path) -> None:
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("my work")
+    with pytest.raises(ReleaseError, match="not empty"):
+        build_student_edition(mine)
+    assert (mine / "notes.txt").read_text() == "my work"
+    with pytest.raises(ReleaseError, match="inside the checkout"):
+        build_student_edition(ROOT / "notebooks" / "edition")
+
+
+def test_release_updates_an_earlier_edition_and_keeps_its_git_folder(tmp_path: Path) -> None:
+    out = tmp_path / "edition"
+    build_student_edition(out)
+    (out / ".git").mkdir()
+    (out / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
+    (out / "stale.txt").write_text("from an older release")
+    build_student_edition(out)
+    assert (out / ".git" / "HEAD").exists() and not (out / "stale.txt").exists()
