@@ -274,9 +274,9 @@ def hardened() -> None:
         "builtins.compile = steer\nbuiltins.isinstance = lambda obj, kind: True\n"
         "builtins.sorted = lambda items, **kw: ['float64']\n"
         "real_dumps = json.dumps\njson.dumps = lambda obj, **kw: real_dumps(obj, **kw)\n")}))
-    # 0.75/8, review (class 1): finds the worker's own functions through the stack and
-    # makes every reply say "raised ValueError": that passes the three tests that expect
-    # a ValueError, but the changed functions are reported
+    # 0/8, review (class 1): finds the worker's own functions through the stack and
+    # replaces plain() so that every reply says "raised ValueError"; the worker bound its
+    # functions before student code ran, so nothing changes, and the change is reported
     write("x_patch_worker.py", notebook({"rmse_usd": (
         "import sys\n\nframe = sys._getframe()\nwhile frame is not None:\n"
         "    if 'plain' in frame.f_globals and '_run_step' in frame.f_globals:\n"
@@ -327,6 +327,18 @@ def hardened() -> None:
         "        frame = frame.f_back\n"
         "    squared = [(a - b) ** 2 for a, b in zip(y_true, y_pred)]\n"
         "    return math.sqrt(sum(squared) / len(y_true))\n")}))
+    # 8/8 (an honest detail): an answer cell that makes a folder in the working directory
+    # runs again for the hidden tests, in a fresh child whose folder is clean again
+    write("x_rerun_mkdir.py", notebook({**FULL, "fingerprint": (
+        "import os\n\nos.mkdir('scratch')\n\n" + FINGERPRINT)}))
+    # 5.5/8, review (class 1): swaps a builtin in the running probe's own copy of the
+    # builtins (found through its caller's frame); the probe's copy is checked after it
+    write("x_scoped_builtins.py", notebook({**FULL, "prepare_request": (
+        "import sys\n\nimport pandas as pd\n\n\n"
+        "def prepare_request(payload, medians, columns):\n"
+        "    sys._getframe(1).f_globals['__builtins__']['sorted'] = (\n"
+        "        lambda items, **kw: ['float64'])\n"
+        "    return pd.DataFrame([{c: payload.get(c) for c in columns}], columns=columns)\n")}))
 
 
 def main() -> int:

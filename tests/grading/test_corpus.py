@@ -205,6 +205,8 @@ def test_tampering_with_the_interpreter_is_flagged_and_gains_nothing(graded: tup
     worker_attack = _result(out, "x_patch_worker")
     assert worker_attack["needs_review"]
     assert any("worker.plain" in r for r in worker_attack["review"])
+    scoped = _result(out, "x_scoped_builtins")
+    assert scoped["needs_review"] and any("this probe's builtins" in r for r in scoped["review"])
     # a forged "raised ValueError" can only match tests whose answer is an exception
     # class; the values no forger knows stay out of reach
     assert {t["name"] for t in worker_attack["tests"] if t["status"] == "pass"} <= {
@@ -239,9 +241,11 @@ def test_hidden_probes_never_reach_a_public_message(graded: tuple) -> None:
 
 def test_nothing_outlives_a_job(graded: tuple, sandbox: Sandbox) -> None:
     """Class 4: kernel keyrings are refused by the syscall filter; /tmp, /dev/shm and SysV
-    IPC are the job's own (x_persist scores only if all of that holds)."""
+    IPC are the job's own (x_persist scores only if all of that holds); within a job, each
+    attempt starts from clean scratch folders (x_rerun_mkdir)."""
     out, _ = graded
     assert _result(out, "x_persist")["total"] == 8
+    assert _result(out, "x_rerun_mkdir")["total"] == 8
     assert "syscall filter (no keyrings" in sandbox.describe()
 
 

@@ -79,6 +79,7 @@ class RunReport:
     stray_lines: int = 0  # lines on the result pipe that answered nothing
     sandbox_error: str | None = None
     tampered: set[str] = field(default_factory=set)  # what the worker found changed
+    rerun_failures: list[str] = field(default_factory=list)  # cells that failed only later
 
 
 def verify(test: GradedTest, observed: Any) -> tuple[str, str]:
@@ -125,6 +126,7 @@ def run_submission(exercise: Exercise, answers: dict[str, str], *,
     report = RunReport()
     run = _Run(sandbox, cells, first_answer, report, stop,
                time.monotonic() + limits.timeout_s)
+    run.tests = len(exercise.tests)
     started = time.monotonic()
     try:
         for hidden in (False, True):
@@ -203,9 +205,9 @@ class _Run:
     # -- a phase: public tests, then hidden tests
     def phase(self, probes: list[tuple[str, str]], *, record_cells: bool) -> None:
         report = self.report
-        self.tests += len(probes)
         sent_to: Any = None
         answers = sum(1 for label, _ in self.cells if label.startswith("answer "))
+        # one budget for both phases: a cell that fits in one fits in the other
         step_budget = self.limits.step_budget_s(answers + self.tests)
         while (any(g not in report.probes for g, _ in probes)
                and time.monotonic() < self.deadline):
@@ -243,6 +245,11 @@ class _Run:
                                 budget)
             if record_cells:
                 self.cell_results.setdefault(index, result)
+            elif result.status != "ok" and self.cell_results.get(index, result).status == "ok":
+                report = self.report  # ran through for the public tests, not this time
+                report.rerun_failures.append(f"{label} ran through for the public tests but "
+                                             f"not when run again for the hidden tests "
+                                             f"({result.status}: {result.message[:200]})")
             if self.worker.child_token is None or not self._alive():  # the child died
                 self.skipped.add(index)
                 return

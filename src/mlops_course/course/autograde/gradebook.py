@@ -120,6 +120,7 @@ def build_result(exercise: Exercise, submission: Submission, report: RunReport |
             else:
                 review.append(f"{cell.label} of the template failed after the student's "
                               f"code ran: {cell.status}: {clean_text(cell.message, 200)}")
+        review += [clean_text(text, 400) for text in report.rerun_failures]
         if report.tampered:
             review.append("the submission changed the grader's interpreter ("
                           + ", ".join(sorted(report.tampered)[:8])

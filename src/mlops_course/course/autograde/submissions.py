@@ -28,6 +28,9 @@ MAX_PY_BYTES = 2_000_000  # a .py holds no outputs: 2 MB is a hundred times an e
 MAX_CELLS = 500  # an exercise has about 20 cells; parsing .py cells is superlinear
 MAX_ANSWER_BYTES = 200_000
 MAX_ID_CHARS = 80
+# every line jupytext may read as a cell marker (py:percent, and the formats it also accepts)
+_CELL_MARKER = re.compile(r"^[ \t]*#[ \t]*(?:%%|In\s*\[|<codecell>|<markdowncell>|<rawcell>)",
+                          re.MULTILINE)
 _ID_OK = re.compile(r"[^\W]|[.\-]")  # letters, digits, underscore, dot, hyphen
 
 
@@ -214,7 +217,7 @@ def _percent_cells(data: bytes) -> list[dict[str, Any]]:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ValueError(f"the .py file is not UTF-8 text (byte {exc.start})") from exc
-    markers = sum(1 for line in text.splitlines() if line.startswith("# %%"))
+    markers = len(_CELL_MARKER.findall(text))
     if markers > MAX_CELLS:
         raise ValueError(_too_many_cells(markers))
     try:
@@ -302,13 +305,14 @@ def student_id(name: str) -> str:
     'bob__2J-842e3273'
     """
     kept = "".join(c if _ID_OK.fullmatch(c) else "_" for c in name)
-    if kept == name and len(name) <= MAX_ID_CHARS + 10 and not name.startswith("."):
+    if kept == name and len(name) <= MAX_ID_CHARS + 10 and name[:1] not in ("", ".", "-"):
         return name
     raw = name.encode("utf-8", "surrogateescape")
-    return f"{kept.lstrip('.')[:MAX_ID_CHARS]}-{hashlib.sha256(raw).hexdigest()[:8]}"
+    stem = kept.lstrip(".-")[:MAX_ID_CHARS] or "student"
+    return f"{stem}-{hashlib.sha256(raw).hexdigest()[:8]}"
 
 
 def safe_student_id(student: str) -> str:
-    """The id as a file name for the output folder (ids are made safe by student_id)."""
-    cleaned = student_id(student)
-    return cleaned if cleaned and not cleaned.startswith("-") else "_" + cleaned
+    """The id as a file name for the output folder: :func:`student_id`, which never
+    starts with ``.`` or ``-`` and never maps two names to one id."""
+    return student_id(student)

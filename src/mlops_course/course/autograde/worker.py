@@ -171,6 +171,7 @@ class _State:
     pristine: dict[str, Any] = {}
     snapshot: dict[str, Any] = {}
     snapshot_probes: dict[str, types.CodeType] = {}
+    scratch: dict[str, set[str]] | None = None  # entries the template's setup left
     fds: tuple[int, int] = (-1, -1)
     writer: Any = None
 
@@ -187,6 +188,8 @@ def _watched() -> dict[str, Any]:
         func = globals().get(name)
         found[f"worker.{name}"] = func
         found[f"worker.{name}.__code__"] = getattr(func, "__code__", None)
+        found[f"worker.{name}.__defaults__"] = getattr(func, "__defaults__", None)
+        found[f"worker.{name}.__globals__"] = getattr(func, "__globals__", None)
     found["worker._raised"] = globals().get("_raised")
     found["worker._State"] = globals().get("_State")
     found["json.dumps"] = json.dumps
@@ -223,7 +226,8 @@ def _integrity() -> list[str]:
 _MISSING = object()
 
 
-def _run_step(message: dict[str, Any], namespace: dict[str, Any]) -> dict[str, Any]:
+def _run_step(message: dict[str, Any], namespace: dict[str, Any],
+              plain: Any = plain, dumps: Any = _dumps) -> dict[str, Any]:
     global _armed
     reply: dict[str, Any] = {"token": message["token"]}
     started = time.perf_counter()
@@ -242,7 +246,11 @@ def _run_step(message: dict[str, Any], namespace: dict[str, Any]) -> dict[str, A
             value = scope["probe"]()
             _armed = False
             value = plain(value)
-            if len(_dumps(value)) > MAX_VALUE_BYTES:
+            own = scope["__builtins__"]  # this step's copy: changed while the probe ran?
+            if type(own) is not dict or len(own) != len(_State.pristine) or any(
+                    own.get(k, _MISSING) is not v for k, v in _State.pristine.items()):
+                reply["tampered"] = ["this probe's builtins"]
+            if len(dumps(value)) > MAX_VALUE_BYTES:
                 raise ValueError(f"probe() returned more than {MAX_VALUE_BYTES:,} bytes of data")
             reply["value"] = value
         reply["status"] = "ok"
@@ -280,6 +288,7 @@ def _fork(message: dict[str, Any], pidns: bool) -> bool:
     if pidns:  # nothing an earlier child started may meet this one
         with contextlib.suppress(OSError):
             os.kill(-1, signal.SIGKILL)
+        _clean_scratch()
     child = os.fork()
     if child == 0:
         _State.role = "child"
@@ -298,7 +307,29 @@ def _fork(message: dict[str, Any], pidns: bool) -> bool:
     return False
 
 
+def _clean_scratch() -> None:
+    """Zygote, before each child: the scratch folders hold only what the template's setup
+    left there (a child's files would change the next child's run)."""
+    import shutil
+
+    if _State.scratch is None:
+        _State.scratch = {d: set(os.listdir(d)) for d in (os.getcwd(), "/tmp", "/dev/shm")
+                          if os.path.isdir(d)}
+        return
+    for folder, kept in _State.scratch.items():
+        with contextlib.suppress(OSError):
+            for name in set(os.listdir(folder)) - kept:
+                path = os.path.join(folder, name)
+                if os.path.isdir(path) and not os.path.islink(path):
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    with contextlib.suppress(OSError):
+                        os.unlink(path)
+
+
 def _serve(reader: Any, namespace: dict[str, Any], pidns: bool) -> None:
+    # bound here, before any student code: rebinding the module's names changes nothing
+    run_step, check, send = _run_step, _integrity, _send
     for line in reader:
         message = _loads(line)
         op = message.get("op")
@@ -320,12 +351,12 @@ def _serve(reader: Any, namespace: dict[str, Any], pidns: bool) -> None:
         if op not in ("cell", "probe") or (op == "probe" and _State.role != "child"):
             _send({"token": token, "status": "error", "error": f"{op!r} is not a step here"})
             continue
-        reply = _run_step(message, namespace)
+        reply = run_step(message, namespace)
         if _State.role == "child":
-            tampered = _integrity()
+            tampered = reply.get("tampered", []) + check()
             if tampered:
                 reply["tampered"] = tampered
-        _send(reply)
+        send(reply)
 
 
 def main(fd_in: int, fd_out: int, pidns: bool = False) -> int:
