@@ -8,8 +8,14 @@ import json
 import pytest
 
 from mlops_course.course.autograde.launcher import DENIED_SYSCALLS, seccomp_program
-from mlops_course.course.autograde.submissions import safe_student_id, student_id
+from mlops_course.course.autograde.submissions import (
+    SubmissionFile,
+    read_submission,
+    safe_student_id,
+    student_id,
+)
 from mlops_course.course.autograde.untrusted import check_reply, clean_text
+from mlops_course.course.exercises import load_exercise
 from mlops_course.course.observe import check_probe, raised
 from mlops_course.errors import ExerciseFormatError
 
@@ -89,7 +95,7 @@ def test_student_ids_are_safe_file_names_and_stable(raw: str) -> None:
 
 
 def test_different_names_never_share_an_id() -> None:
-    names = ["a b", "a_b", "a\tb", "a\udcffb", "x" * 95, "x" * 96]
+    names = ["a b", "a_b", "a\tb", "a\udcffb", "x" * 95, "x" * 96, "-x", "_-x", ".x", "x"]
     assert len({student_id(n) for n in names}) == len(names)
 
 
@@ -104,3 +110,11 @@ def test_the_syscall_filter_denies_what_it_lists_and_jumps_stay_in_range() -> No
         if code & 0x07 == 0x05:  # a jump: both targets inside the program
             assert 0 <= jt <= 255 and 0 <= jf <= 255 and i + 1 + max(jt, jf) < len(program)
     assert [code for code, *_ in program[-3:]] == [0x06] * 3  # it ends in returns
+
+
+@pytest.mark.parametrize("marker", ["# %%", "#%%", "  # %%", "# In[ ]:", "# <codecell>"])
+def test_too_many_cells_are_refused_before_parsing(tmp_path, marker: str) -> None:  # noqa: ANN001
+    path = tmp_path / "many.py"
+    path.write_text(f"{marker}\nx = 1\n" * 600)
+    submission = read_submission(SubmissionFile("many", path), load_exercise("01"))
+    assert submission.problem and "600 cells, more than the 500" in submission.problem
