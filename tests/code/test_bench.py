@@ -1,0 +1,38 @@
+"""The benchmark helper: medians of repeats, ratios against a baseline, a clear error."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from mlops_course import bench
+
+
+def test_measure_reports_each_candidate() -> None:
+    timings = bench.measure({"fast": lambda: None, "slow": lambda: time.sleep(0.002)},
+                            warmup=1, repeats=3, target_s=0.004)
+    assert set(timings) == {"fast", "slow"}
+    assert timings["slow"].median_s > timings["fast"].median_s
+    assert timings["slow"].samples == 3 and timings["slow"].number >= 1
+    assert timings["slow"].q1_s <= timings["slow"].median_s <= timings["slow"].q3_s
+
+
+def test_compare_gives_ratios_against_the_baseline() -> None:
+    table = bench.compare({"base": lambda: time.sleep(0.002), "other": lambda: None},
+                          baseline="base", rows=10, warmup=0, repeats=3, target_s=0.004)
+    assert table.loc["base", "speedup"] == pytest.approx(1.0)
+    assert table.loc["other", "speedup"] > 1.0
+    assert table.loc["base", "rows_per_s"] == pytest.approx(10 / (table.loc["base", "median_ms"]
+                                                                   / 1e3))
+
+
+def test_compare_names_a_missing_baseline() -> None:
+    with pytest.raises(ValueError, match="baseline 'eager' is not among"):
+        bench.compare({"a": lambda: None}, baseline="eager")
+
+
+def test_environment_report_lists_versions() -> None:
+    report = bench.environment_report()
+    assert {"cpu", "cores available", "python"} <= set(report)
+    assert "cpu" in bench.format_report(report)
