@@ -7,6 +7,11 @@ parameters. Each stage is a plain function on data (:func:`prepare`, :func:`trai
 files DVC tracks. Every output is written deterministically: the same data, code and
 parameters give the same bytes, so DVC's hashes mean something.
 
+:func:`train` and :func:`evaluate` are the project's one training path. When tracking is
+set up (:func:`mlops_course.tracking.setup_tracking`, or ``MLOPS_COURSE_TRACKING=1`` for
+the commands below) they also log to MLflow: parameters, data digest, model, metrics
+(lesson 5). Otherwise they log nothing and never import MLflow.
+
     mlops-course pipeline prepare   [--params params.yaml] [--data CSV] [--out-dir DIR]
     mlops-course pipeline train     [--params params.yaml] [--prepared-dir DIR] [--model FILE]
     mlops-course pipeline evaluate  [--prepared-dir DIR] [--model FILE] [--metrics FILE]
@@ -39,7 +44,8 @@ TEST_CSV = "test.csv"
 DEFAULT_PARAMS: dict[str, dict[str, Any]] = {
     "prepare": {"test_size": 0.2, "seed": DEFAULT_SEED, "max_rows": None},
     "train": {"learning_rate": 0.1, "max_iter": 200, "max_leaf_nodes": 31,
-              "seed": DEFAULT_SEED},
+              "min_samples_leaf": 20, "l2_regularization": 0.0, "max_features": 1.0,
+              "features": "base", "seed": DEFAULT_SEED},
 }
 
 
@@ -99,6 +105,15 @@ def check_params(params: Mapping[str, Any], *, source: str = "params") -> dict[s
     if max_rows is not None and (not isinstance(max_rows, int) or max_rows < 100):
         raise PipelineError(f"{source}: prepare.max_rows must be null (every row) or an "
                             f"integer >= 100, got {max_rows!r}")
+    from mlops_course.features import FEATURE_SETS
+
+    if out["train"]["features"] not in FEATURE_SETS:
+        raise PipelineError(f"{source}: train.features must be one of "
+                            f"{', '.join(FEATURE_SETS)}, got {out['train']['features']!r}")
+    max_features = out["train"]["max_features"]
+    if not isinstance(max_features, int | float) or not 0 < max_features <= 1:
+        raise PipelineError(f"{source}: train.max_features is the share of features each "
+                            f"split may use, in (0, 1]; got {max_features!r}")
     return out
 
 
@@ -108,12 +123,13 @@ def prepare(
     df: pd.DataFrame,
     *,
     test_size: float = 0.2,
-    seed: int = DEFAULT_SEED,
+    seed: int | None = DEFAULT_SEED,
     max_rows: int | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Split the raw data into train and test sets (stratified by income), rows in order.
 
     ``max_rows`` first samples that many rows (fast runs); ``None`` keeps them all.
+    ``seed=None`` draws a different split every call (lesson 5 shows what that breaks).
     """
     from mlops_course.data import split_train_test
 
@@ -128,26 +144,51 @@ def build_model(
     learning_rate: float = 0.1,
     max_iter: int = 200,
     max_leaf_nodes: int = 31,
-    seed: int = DEFAULT_SEED,
+    min_samples_leaf: int = 20,
+    l2_regularization: float = 0.0,
+    max_features: float = 1.0,
+    features: str = "base",
+    seed: int | None = DEFAULT_SEED,
 ) -> Any:
     """The course pipeline (:func:`mlops_course.features.build_pipeline`) with these
     hyper-parameters of its ``HistGradientBoostingRegressor`` (no early stopping, so
-    ``max_iter`` is the number of trees)."""
+    ``max_iter`` is the number of trees) and feature set (``"base"`` or ``"geo"``).
+    The defaults are scikit-learn's, except ``max_iter``."""
     from sklearn.ensemble import HistGradientBoostingRegressor
 
     from mlops_course.features import build_pipeline
 
     model = HistGradientBoostingRegressor(
         learning_rate=learning_rate, max_iter=max_iter, max_leaf_nodes=max_leaf_nodes,
-        early_stopping=False, random_state=seed)
-    return build_pipeline(model, seed=seed)
+        min_samples_leaf=min_samples_leaf, l2_regularization=l2_regularization,
+        max_features=max_features, early_stopping=False, random_state=seed)
+    return build_pipeline(model, seed=seed, features=features)
 
 
-def train(train_df: pd.DataFrame, **hyper_parameters: Any) -> Any:
+def _tracking() -> Any:
+    """The tracking module if tracking is set up in this process, else None (and MLflow
+    is never imported)."""
+    from mlops_course import tracking
+
+    return tracking if tracking.is_enabled() else None
+
+
+def train(
+    train_df: pd.DataFrame,
+    *,
+    source: Any = None,
+    log: bool = True,
+    **hyper_parameters: Any,
+) -> Any:
     """Fit :func:`build_model` on the training rows and return the fitted pipeline.
 
     Fitting runs on one thread: the fitted model records its thread count, so this keeps
     the saved bytes (and DVC's hash of them) the same on every machine.
+
+    When tracking is set up and ``log`` is true, the run is logged to MLflow
+    (:func:`mlops_course.tracking.log_training`): into the active run, or a new one.
+    ``source`` (a :class:`mlops_course.tracking.DataSource`) names the data file the rows
+    came from, so that the run records its path and sha256 and can be reproduced.
     """
     from threadpoolctl import threadpool_limits
 
@@ -156,11 +197,28 @@ def train(train_df: pd.DataFrame, **hyper_parameters: Any) -> Any:
     model = build_model(**hyper_parameters)
     with threadpool_limits(limits=1):
         model.fit(train_df.drop(columns=TARGET), train_df[TARGET])
+    tracking = _tracking() if log else None
+    if tracking is not None:
+        params = {**DEFAULT_PARAMS["train"], **hyper_parameters}
+        tracking.log_training(model, train_df, params, source=source)
     return model
 
 
-def evaluate(model: Any, test_df: pd.DataFrame) -> dict[str, float | int]:
-    """Metrics of ``model`` on the test rows: RMSE and MAE in dollars, R², row count."""
+def evaluate(
+    model: Any,
+    test_df: pd.DataFrame,
+    *,
+    source: Any = None,
+    log: bool = True,
+    prefix: str = "test",
+) -> dict[str, float | int]:
+    """Metrics of ``model`` on the test rows: RMSE and MAE in dollars, R², row count.
+
+    The keys start with ``prefix`` (``test_rmse_usd``, …; ``prefix="cv"`` for a
+    validation fold). When tracking is set up and ``log`` is true, the metrics and a plot
+    go to MLflow (:func:`mlops_course.tracking.log_evaluation`): into the active run, or
+    the run that trained ``model``.
+    """
     import numpy as np
 
     from mlops_course.data import TARGET
@@ -170,12 +228,16 @@ def evaluate(model: Any, test_df: pd.DataFrame) -> dict[str, float | int]:
     errors = y_pred - y_true
     ss_res = float(np.sum(errors**2))
     ss_tot = float(np.sum((y_true - y_true.mean()) ** 2))
-    return {
-        "test_rmse_usd": round(math.sqrt(ss_res / len(y_true)), 2),
-        "test_mae_usd": round(float(np.mean(np.abs(errors))), 2),
-        "test_r2": round(1.0 - ss_res / ss_tot, 5),
-        "n_test": len(y_true),
+    metrics: dict[str, float | int] = {
+        f"{prefix}_rmse_usd": round(math.sqrt(ss_res / len(y_true)), 2),
+        f"{prefix}_mae_usd": round(float(np.mean(np.abs(errors))), 2),
+        f"{prefix}_r2": round(1.0 - ss_res / ss_tot, 5),
+        f"n_{prefix}": len(y_true),
     }
+    tracking = _tracking() if log else None
+    if tracking is not None:
+        tracking.log_evaluation(model, test_df, metrics, y_pred, source=source)
+    return metrics
 
 
 # -- the stages as DVC runs them: files in, files out ----------------------------------
@@ -228,13 +290,30 @@ def run_train(
     prepared_dir: str | os.PathLike[str] = PREPARED_DIR,
     model_path: str | os.PathLike[str] = MODEL_FILE,
 ) -> Path:
-    """Stage ``train``: ``train.csv`` -> a fitted pipeline saved with joblib."""
+    """Stage ``train``: ``train.csv`` -> a fitted pipeline saved with joblib.
+
+    With tracking set up, the run is logged as ``dvc train`` and tagged with the saved
+    model file's sha256, so that the ``evaluate`` stage (another process) can find it.
+    """
     import joblib
 
-    train_df = _read_split(Path(prepared_dir) / TRAIN_CSV, "train")
-    model = train(train_df, **params["train"])
+    train_path = Path(prepared_dir) / TRAIN_CSV
+    train_df = _read_split(train_path, "train")
+    tracking = _tracking()
     path = Path(model_path)
-    _atomic_write(path, lambda tmp: joblib.dump(model, tmp))
+    if tracking is None:
+        model = train(train_df, **params["train"])
+        _atomic_write(path, lambda tmp: joblib.dump(model, tmp))
+        return path
+    import mlflow
+
+    from mlops_course.data import file_digest
+
+    with mlflow.start_run(run_name="dvc train", tags={"dvc.stage": "train"}) as run:
+        model = train(train_df, source=tracking.DataSource.rows(train_path), **params["train"])
+        _atomic_write(path, lambda tmp: joblib.dump(model, tmp))
+        tracking.tag_run(run.info.run_id, {"model.file": str(path),
+                                           "model.sha256": file_digest(path)})
     return path
 
 
@@ -251,7 +330,21 @@ def run_evaluate(
     if not model_file.is_file():
         raise PipelineError(f"The evaluate stage needs the model {model_file}, which does "
                             "not exist.\nFix: run `dvc repro` (it trains the model first).")
-    metrics = evaluate(joblib.load(model_file), test_df)
+    tracking = _tracking()
+    if tracking is None:
+        metrics = evaluate(joblib.load(model_file), test_df)
+    else:  # log into the run that trained this very file (found by its sha256)
+        import mlflow
+
+        from mlops_course.data import file_digest
+
+        run_id = tracking.find_run_by_tag("model.sha256", file_digest(model_file))
+        scope = (mlflow.start_run(run_id=run_id) if run_id else
+                 mlflow.start_run(run_name="dvc evaluate", tags={"dvc.stage": "evaluate"}))
+        with scope:
+            test_path = Path(prepared_dir) / TEST_CSV
+            metrics = evaluate(joblib.load(model_file), test_df,
+                               source=tracking.DataSource.rows(test_path))
     text = json.dumps(metrics, indent=2, sort_keys=True) + "\n"
     _atomic_write(Path(metrics_path), lambda tmp: tmp.write_text(text, encoding="utf-8"))
     return metrics
@@ -265,13 +358,25 @@ def _cmd_prepare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _setup_tracking_from_env() -> None:
+    """``MLOPS_COURSE_TRACKING=1 dvc repro``: the stages log to MLflow (off by default)."""
+    if os.environ.get("MLOPS_COURSE_TRACKING"):
+        from mlops_course import tracking
+
+        setup = tracking.setup_from_environment()
+        if setup is not None:
+            print(f"tracking to {setup.tracking_uri} (experiment {setup.experiment_name!r})")
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
+    _setup_tracking_from_env()
     path = run_train(load_params(args.params), args.prepared_dir, args.model)
     print(f"train: wrote {path} ({path.stat().st_size:,} bytes)")
     return 0
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
+    _setup_tracking_from_env()
     metrics = run_evaluate(args.prepared_dir, args.model, args.metrics)
     print(f"evaluate: test RMSE = ${metrics['test_rmse_usd']:,.0f} "
           f"on {metrics['n_test']:,} districts -> {args.metrics}")
