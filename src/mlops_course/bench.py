@@ -174,3 +174,79 @@ def format_report(report: Mapping[str, str]) -> str:
     """The environment report as aligned ``key: value`` lines."""
     width = max(len(key) for key in report)
     return "\n".join(f"{key:<{width}}  {value}" for key, value in report.items())
+
+
+def model_variants_report(*, fast: bool = True, repeats: int | None = None,
+                          large_batch: int = 4096, progress: bool = False) -> Any:
+    """Lessons 6 and 7 in one run: the house-price MLP executed and stored every way.
+
+    Trains the course's MLP (seeded; fast: 5,000 districts), then builds its variants —
+    eager fp32 (the baseline), ``torch.compile``, ONNX Runtime fp32, fp16 and bf16 casts,
+    torchao int8 weight-only and dynamic, ONNX Runtime static int8 — and measures them
+    interleaved at batch 1 and at ``large_batch``, with one thread. Returns a DataFrame
+    with, per variant, the size in bytes and its ratio to fp32, the speed-ups against
+    eager at both batch sizes, the test RMSE and its change against fp32 (in %).
+    Writes its ONNX files and Inductor's cache under ``build/``.
+    """
+    import tempfile
+
+    import pandas as pd
+    import torch
+
+    from mlops_course import accelerate, config
+    from mlops_course import quantize as qz
+    from mlops_course.torch_model import train_house_price_mlp
+
+    torch.set_num_threads(1)
+    repeats = repeats or (5 if fast else 15)
+    accelerate.setup_inductor()
+    run = train_house_price_mlp(fast=fast, progress=progress)
+    model, X_test = run.model, run.X_test
+    x1 = X_test[:1]
+    x_large = X_test[torch.arange(large_batch) % len(X_test)].contiguous()
+    config.build_dir().mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=config.build_dir(), prefix="bench-") as tmp:
+        onnx32 = accelerate.export_onnx(model, x1, f"{tmp}/fp32.onnx")
+        onnx8 = qz.onnx_static_int8(onnx32, run.X_train, f"{tmp}/int8.onnx")
+        sessions = {"ONNX Runtime fp32": accelerate.onnx_session(onnx32),
+                    "ONNX Runtime int8 static": accelerate.onnx_session(onnx8)}
+        sizes = {"ONNX Runtime fp32": onnx32.stat().st_size,
+                 "ONNX Runtime int8 static": onnx8.stat().st_size}
+    modules = {"eager fp32": model, "fp16": qz.cast_model(model, torch.float16),
+               "bf16": qz.cast_model(model, torch.bfloat16),
+               "int8 weight-only (torchao)": qz.int8_weight_only(model),
+               "int8 dynamic (torchao)": qz.int8_dynamic(model)}
+    sizes.update({name: qz.saved_bytes(m) for name, m in modules.items()})
+    compiled = {len(x): accelerate.compile_model(model, x)[0] for x in (x1, x_large, X_test)}
+
+    def runner(name: str) -> Callable[[Any], Any]:
+        if name in sessions:
+            session = sessions[name]
+            return lambda x: torch.from_numpy(session.run(None, {"features": x.numpy()})[0])
+        if name == "torch.compile":
+            return lambda x: compiled[len(x)](x)
+        return modules[name]
+
+    names = ["eager fp32", "torch.compile", "ONNX Runtime fp32", "fp16", "bf16",
+             "int8 weight-only (torchao)", "int8 dynamic (torchao)", "ONNX Runtime int8 static"]
+    fns = {name: runner(name) for name in names}
+    rmse = {name: run.test_rmse_usd(fn) for name, fn in fns.items()}
+    speed = {}
+    for label, x in (("batch 1", x1), (f"batch {large_batch:,}", x_large)):
+        def call(fn: Callable[[Any], Any], x: Any = x) -> Callable[[], Any]:
+            def go() -> Any:
+                with torch.inference_mode():
+                    return fn(x)
+            return go
+        table = compare({n: call(fn) for n, fn in fns.items()}, baseline="eager fp32",
+                        rows=len(x), repeats=repeats)
+        speed[f"speedup {label}"] = table["speedup"]
+    base_rmse, base_size = rmse["eager fp32"], sizes["eager fp32"]
+    sizes["torch.compile"] = base_size
+    return pd.DataFrame({
+        "size_bytes": sizes,
+        "size_vs_fp32": {n: base_size / s for n, s in sizes.items()},
+        **speed,
+        "test_rmse_usd": rmse,
+        "rmse_delta_pct": {n: 100 * (r - base_rmse) / base_rmse for n, r in rmse.items()},
+    }).loc[names]

@@ -7,6 +7,7 @@
     mlops-course lessons check-outputs [NAMES] nbval: stored outputs against a fresh run
     mlops-course exercises generate [--check]  write exercises/ from solutions/ (keeps answers)
     mlops-course exercises check [NAMES]       solutions pass every test, student versions fail
+    mlops-course bench [--full]                the MLP every way (lessons 6, 7): speed, size, RMSE
     mlops-course lab [--setup-only] [ARGS]     JupyterLab on the course
     mlops-course release OUT                   write the student edition (no solutions)
 """
@@ -73,6 +74,23 @@ def _lessons_check_outputs(args: argparse.Namespace) -> int:
             print(result.report + "\n\n" + outputs_advice(result), file=sys.stderr)
             status = 1
     return status
+
+
+def _bench(args: argparse.Namespace) -> int:
+    import time
+
+    from mlops_course.bench import environment_report, format_report, model_variants_report
+    from mlops_course.data import fetch_housing
+
+    fetch_housing()
+    start = time.perf_counter()
+    table = model_variants_report(fast=not args.full, progress=not args.no_progress)
+    print(format_report(environment_report()))
+    print(f"\nThe house-price MLP, every way (lessons 6 and 7), measured in one run "
+          f"({time.perf_counter() - start:.0f} s, {'full' if args.full else 'fast'} mode); "
+          "speed-ups against eager fp32, 1 thread:")
+    print(table.to_string(float_format=lambda v: f"{v:,.3f}"))
+    return 0
 
 
 def _lab(args: argparse.Namespace) -> int:
@@ -184,6 +202,12 @@ def build_parser() -> argparse.ArgumentParser:
     chk = exercises.add_parser("check", help="solutions pass, student stubs fail")
     chk.add_argument("names", nargs="*")
     chk.set_defaults(func=_exercises_check)
+
+    bench = commands.add_parser("bench", help="lessons 6 and 7 in one run: the MLP eager, "
+                                "compiled, in ONNX Runtime, in fp16/bf16/int8 (speed, size, RMSE)")
+    bench.add_argument("--full", action="store_true", help="all districts, more repeats")
+    bench.add_argument("--no-progress", action="store_true", help="no training progress bar")
+    bench.set_defaults(func=_bench)
 
     lab = commands.add_parser("lab", help="JupyterLab on the course (IPC kernels, idle kernels "
                               "shut down, .py lessons open as notebooks)")

@@ -36,3 +36,10 @@ def test_environment_report_lists_versions() -> None:
     report = bench.environment_report()
     assert {"cpu", "cores available", "python"} <= set(report)
     assert "cpu" in bench.format_report(report)
+
+
+def test_bench_command_is_registered() -> None:
+    from mlops_course.cli import build_parser
+
+    args = build_parser().parse_args(["bench", "--full"])
+    assert args.full and args.func.__name__ == "_bench"
