@@ -75,6 +75,15 @@ release: setup ## write the student edition, without solutions: make release OUT
 repro: data ## reproduce the project's DVC pipeline (prepare -> train -> evaluate)
 	@PATH="$(abspath $(BIN)):$$PATH" $(BIN)/dvc repro
 
+.PHONY: mlflow-ui
+mlflow-ui: setup ## the MLflow UI on the course's store, build/mlflow (http://127.0.0.1:5000; PORT=)
+	@mkdir -p build/mlflow/artifacts
+	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $(BIN)/mlflow ui --host 127.0.0.1 \
+		--port $(or $(PORT),5000) --workers 1 \
+		--backend-store-uri sqlite:///$(CURDIR)/build/mlflow/mlflow.db \
+		--default-artifact-root $(CURDIR)/build/mlflow/artifacts \
+		--artifacts-destination $(CURDIR)/build/mlflow/artifacts
+
 sync: setup ## sync each notebooks/*.py with its paired .ipynb (the newer wins; keeps outputs)
 	$(BIN)/jupytext --sync notebooks/[0-9][0-9]_*.py
 
