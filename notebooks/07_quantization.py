@@ -76,6 +76,9 @@ model, X_test, y_test = run.model, run.X_test, run.y_test
 fp32_rmse = run.test_rmse_usd()
 n_params = sum(p.numel() for p in model.parameters())
 fp32_weight_bytes = qz.model_bytes(model, weights_only=True)
+y_unit_range = (run.y_train.min() / 1e5, run.y_train.max() / 1e5)
+print(f"training prices ${run.y_train.min():,.0f} to ${run.y_train.max():,.0f}: the network "
+      f"predicts {y_unit_range[0]:.2f} to {y_unit_range[1]:.2f} (units of $100,000)")
 print(f"{n_params:,} parameters; weight matrices take {fp32_weight_bytes:,} bytes in fp32")
 print(f"fp32 test RMSE = ${fp32_rmse:,.0f} on {len(X_test):,} districts")
 
@@ -100,7 +103,7 @@ print(f"fp16: {fp16_overflows} of {len(prices_usd)} prices become inf; "
 # holds them but keeps only 2 to 3 significant digits (`decimal_digits` below), off by the
 # amount printed.
 # Neither error raises an exception. That is why the model predicts in units of $100,000
-# (values 0.15 to 5), and why each format's range and precision come first.
+# (the range printed under *The model*), and why each format's range and precision come first.
 #
 # ## 1. Number formats: range, precision, memory
 
@@ -182,14 +185,15 @@ weight_errors = pd.DataFrame(rows).T
 print(weight_errors.to_string(float_format=lambda v: f"{v:.3g}"))
 row_absmax = W.abs().amax(dim=1)
 print(f"max |w| per row ranges from {row_absmax.min():.3f} to {row_absmax.max():.3f}: "
-      f"a per-tensor scale is set by the largest row")
+      f"a per-tensor scale is set by the largest row; min {W.min():.3f}, max {W.max():.3f}")
 
 # %% [markdown]
 # Per-channel scales cut the error (a row of small weights gets a fine scale of its own,
 # instead of the scale the largest row needs) at the price of one scale per row. For
-# weights, which are roughly centred on zero, asymmetric gains little. Activations after
-# a ReLU are a different story: they are never negative, so a symmetric range wastes
-# the 128 negative integers.
+# weights, per-channel scales matter more than asymmetry (asserted: symmetric per channel
+# beats asymmetric per tensor); asymmetry helps as far as a matrix's range is lopsided
+# (its min and max are printed below). Activations after a ReLU are the extreme case:
+# they are never negative, so a symmetric range wastes the 128 negative integers.
 
 # %%
 with torch.inference_mode():
@@ -323,31 +327,38 @@ print("trade-offs, measured in this run (speed-ups against fp32 eager PyTorch, 1
 print(table.to_string(float_format=lambda v: f"{v:,.3f}"))
 
 # %%
-fig, axes = plt.subplots(1, 3, figsize=(14, 4.2))
+fig, axes = plt.subplots(1, 3, figsize=(14, 4.4), sharey=True)
 colors = ["0.5", "tab:cyan", "tab:blue", "tab:orange", "tab:red", "0.75", "tab:purple"]
 names = list(table.index)
-bars = axes[0].barh(names, table["size_bytes"] / 1e3, color=colors)
-axes[0].bar_label(bars, labels=[f"{v / 1e3:,.0f} kB" for v in table["size_bytes"]], fontsize=8)
+y = np.arange(len(names))
+bars = axes[0].barh(y, table["size_bytes"] / 1e3, color=colors)
+axes[0].bar_label(bars, labels=[f"{v / 1e3:,.0f} kB" for v in table["size_bytes"]],
+                  fontsize=8, padding=2)
+axes[0].set_xlim(0, table["size_bytes"].max() / 1e3 * 1.25)
 axes[0].set_xlabel("file size (kB)")
+axes[0].set_yticks(y, names)
 axes[0].invert_yaxis()
 width = 0.4
-y = np.arange(len(names))
-axes[1].barh(y - width / 2, table["speedup_b1"], width, label="batch 1", color="tab:green")
-axes[1].barh(y + width / 2, table[f"speedup_b{LARGE_BATCH}"], width,
-             label=f"batch {LARGE_BATCH:,}", color="tab:olive")
+for offset, col, label, color in ((-width / 2, "speedup_b1", "batch 1", "tab:green"),
+                                  (width / 2, f"speedup_b{LARGE_BATCH}",
+                                   f"batch {LARGE_BATCH:,}", "tab:olive")):
+    bars = axes[1].barh(y + offset, table[col], width, label=label, color=color)
+    axes[1].bar_label(bars, labels=[f"{v:.2f}x" for v in table[col]], fontsize=7, padding=2)
 axes[1].axvline(1.0, color="black", lw=0.8)
-axes[1].set_yticks(y, names)
-axes[1].invert_yaxis()
 axes[1].set_xscale("log")
-axes[1].set_xlabel("speed vs fp32 eager (x, log; > 1 is faster)")
-axes[1].legend(fontsize=8)
-bars = axes[2].barh(names, table["rmse_delta_pct"], color=colors)
-axes[2].bar_label(bars, labels=[f"{v:+.2f}%" for v in table["rmse_delta_pct"]], fontsize=8)
+axes[1].set_xlim(table[["speedup_b1", f"speedup_b{LARGE_BATCH}"]].min().min() / 1.5,
+                 table[["speedup_b1", f"speedup_b{LARGE_BATCH}"]].max().max() * 3)
+axes[1].set_xlabel("speed vs fp32 eager (x, log scale; > 1 is faster)")
+axes[1].legend(fontsize=8, loc="upper right")
+delta = table["rmse_delta_pct"]
+bars = axes[2].barh(y, delta, color=colors)
+axes[2].bar_label(bars, labels=[f"{v:+.2f}%" for v in delta], fontsize=8, padding=2)
+span = max(0.5, float(delta.abs().max())) * 1.6
+axes[2].set_xlim(-span, span)
 axes[2].axvline(0.0, color="black", lw=0.8)
-axes[2].set_xlabel("test RMSE change vs fp32 (%)")
-axes[2].invert_yaxis()
+axes[2].set_xlabel("test RMSE change vs fp32 (%, < 0 is better)")
 fig.suptitle("Every variant of the same trained MLP: size, speed (1 CPU thread), accuracy — "
-             "one run")
+             "measured in one run")
 fig.tight_layout()
 plt.show()
 
@@ -399,6 +410,9 @@ assert weight_errors.loc["symmetric, per channel", "rms"] < \
     weight_errors.loc["symmetric, per tensor", "rms"], "per-channel scales cut the error"
 assert act_errors["asymmetric"] < act_errors["symmetric"], "asymmetric suits ReLU outputs"
 assert calibration_rmse["percentile"] < calibration_rmse["minmax"], "outliers hurt min-max"
+assert int8_weight_ratio < 4, "lecture: the scales keep int8 below 4x"
+assert weight_errors.loc["symmetric, per channel", "rms"] < \
+    weight_errors.loc["asymmetric, per tensor", "rms"], "per channel matters more than asymmetry"
 assert int8_weight_ratio >= 3.5, f"int8 weights only {int8_weight_ratio:.2f}x smaller than fp32"
 assert size_bytes["fp32"] / size_bytes["int8 weight-only"] >= 3.5, "the int8 file too"
 assert abs(rmse_delta_pct["fp16"]) < 1 and abs(rmse_delta_pct["bf16"]) < 1, rmse_delta_pct

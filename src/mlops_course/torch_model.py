@@ -113,7 +113,7 @@ def train_mlp(
                          "features and targets of the same rows")
     if epochs < 1 or batch_size < 1:
         raise ValueError(f"epochs and batch_size must be >= 1, got {epochs} and {batch_size}")
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     y = y_usd.reshape(-1, 1).float() / TARGET_UNIT_USD
     generator = torch.Generator().manual_seed(seed)
