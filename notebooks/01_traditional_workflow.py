@@ -144,7 +144,7 @@ print(f"train {X_train.shape}, test {X_test.shape}; columns: {columns}")
 # Try a few random forests, look at the test RMSE, keep the best. The record of what was
 # tried is this cell's output — until someone re-runs it.
 
-# %%
+# %% tags=["nbval-check-output"]
 trials = []
 for n_estimators, max_depth in [(10, 6), (10, None), (50, 12), (50, None), (100, None)]:
     n_trees = max(2, round(n_estimators * TREE_SCALE))
@@ -172,7 +172,7 @@ plt.show()
 # report the final figure. The "best" settings were chosen **on the test set**, and the
 # only record of the search is the plot above. Train the final model with them:
 
-# %%
+# %% tags=["nbval-check-output"]
 model = RandomForestRegressor(n_estimators=int(best["n_estimators"]),
                               max_depth=None if pd.isna(best["max_depth"]) else int(best["max_depth"]),
                               random_state=SEED, n_jobs=-1)
@@ -315,7 +315,7 @@ print(f"true value: ${y_test.iloc[0]:,.0f}")
 # The app re-implements preprocessing from memory. Send it the test districts and compare
 # with what the notebook's model predicts for the very same rows.
 
-# %%
+# %% tags=["nbval-check-output"]
 n_requests = 50 if FAST else 200
 payloads = [
     {k: (None if pd.isna(v) else v) for k, v in row.items()}
@@ -385,7 +385,7 @@ print(f"the server's log says: {server_log.buffer[-1].getMessage()}: "
 # districts dropped, incomes revised, inland prices re-based). Re-running the same cells
 # gives a different model — and nothing records which data made which number.
 
-# %%
+# %% tags=["nbval-check-output"]
 df_raw.pipe(data.make_data_update, seed=SEED).to_csv(raw_path, index=False)  # same file name
 df_raw_v2 = pd.read_csv(raw_path)
 X_train2, X_test2, y_train2, y_test2, _ = prepare(df_raw_v2)

@@ -144,7 +144,7 @@ print(f"same {len(hand_test):,} houses: mean |app - notebook| = ${skew_by_hand_u
 # 32 bits, the age fits in 8, and `ocean_proximity` has five values. Telling pandas so is
 # a one-time, lossless change.
 
-# %%
+# %% tags=["nbval-check-output"]
 csv_path = data.fetch_housing()  # the verified cached CSV: read, never written
 with open(csv_path) as handle:
     print("first line of the file:", handle.readlines()[1].strip())
@@ -280,7 +280,7 @@ pd.DataFrame({"compact frame": df_compact.dtypes.astype(str),
 # categories, which column may be missing, no unknown columns, and no district with more
 # bedrooms than rooms. First, the real data passes:
 
-# %%
+# %% tags=["nbval-check-output"]
 validated = validate_housing(df_raw)
 print(f"{len(validated):,} of {len(df_raw):,} rows valid; numeric columns as "
       f"{sorted(set(validated.dtypes.astype(str)) - {'str'})}")
@@ -290,7 +290,7 @@ print(f"{len(validated):,} of {len(df_raw):,} rows valid; numeric columns as "
 # coordinates, a lower-case category, `-1` as "unknown", swapped columns, a blank, and an
 # income in dollars instead of tens of thousands.
 
-# %%
+# %% tags=["nbval-check-output"]
 batch = df_raw.sample(200, random_state=np.random.default_rng(SEED)).copy()
 rows = batch[batch["total_bedrooms"].notna()].index[:7]
 batch["median_income"] = batch["median_income"].astype(object)
@@ -330,7 +330,7 @@ rejected_rows[["median_income", "longitude", "ocean_proximity", "problems"]]
 # by income category (`data.income_category`) keeps each category's share. Compare one
 # split of each, then many.
 
-# %%
+# %% tags=["nbval-check-output"]
 price_correlation = df[data.NUMERIC_FEATURES].corrwith(df[data.TARGET])
 print("correlation with price:", price_correlation.sort_values(key=abs, ascending=False)
       .round(2).to_dict())
@@ -412,7 +412,7 @@ print("missing bedroom counts in a 5,000-row sample: " + ", ".join(
 # We put the schema in front (`SchemaCheck`), so the pipeline also carries its input
 # contract. Fitting it fits every step, on the training rows only.
 
-# %%
+# %% tags=["nbval-check-output"]
 X_train, y_train = train[FEATURES], train[data.TARGET]
 X_test, y_test = test[FEATURES], test[data.TARGET]
 pipeline = Pipeline([("validate", SchemaCheck()), *build_pipeline(seed=SEED).steps])

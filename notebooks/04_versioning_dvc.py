@@ -94,7 +94,7 @@ print(f"FAST={FAST}; working in a temporary folder: {TMP}")
 # releases side by side (the second one is simulated by `data.make_data_update`: 5% of the
 # districts dropped, 10% of incomes revised by up to ±15%, inland prices re-based up 8%):
 
-# %%
+# %% tags=["nbval-check-output"]
 releases = {"release 1": data.fetch_housing().read_bytes(),
             "release 2": data.make_data_update(df_v1, seed=SEED).to_csv(index=False).encode()}
 pd.DataFrame([{"file name": "housing.csv", "release": name, "bytes": len(content),
@@ -230,7 +230,7 @@ print("dvc.lock, the train stage:\n" + yaml.safe_dump(lock_v1["stages"]["train"]
 # Run it again. Nothing changed, so nothing runs — DVC compares the hashes in `dvc.lock`
 # with the files on disk:
 
-# %%
+# %% tags=["nbval-check-output"]
 second_repro = ws.run("dvc repro")
 stages_run_again = len(re.findall(r"Running stage", second_repro.output))
 print(f"stages run by the second `dvc repro`: {stages_run_again}")
@@ -390,7 +390,7 @@ for n_trees in N_TREES:
 # `dvc exp show` puts every experiment next to its baseline (`main`, model v2), with its
 # parameters and metrics:
 
-# %%
+# %% tags=["nbval-check-output"]
 shown = pd.read_csv(io.StringIO(ws.run("dvc exp show --csv", echo=False).stdout))
 shown["name"] = shown["Experiment"].fillna(shown["rev"])
 experiments = (shown[shown["name"] != "workspace"]

@@ -100,8 +100,7 @@ def _lab(args: argparse.Namespace) -> int:
         for path in configure_lab():
             print(f"wrote {path}")
         return 0
-    extra = args.jupyter_args[1:] if args.jupyter_args[:1] == ["--"] else args.jupyter_args
-    return run_lab(extra)
+    return run_lab([a for a in args.jupyter_args if a != "--"])
 
 
 def _release(args: argparse.Namespace) -> int:
@@ -213,9 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
                               "shut down, .py lessons open as notebooks)")
     lab.add_argument("--setup-only", action="store_true",
                      help="write the settings into this environment, do not start JupyterLab")
-    lab.add_argument("jupyter_args", nargs=argparse.REMAINDER,
-                     help="passed on to `jupyter lab` (e.g. --no-browser --port 8899)")
-    lab.set_defaults(func=_lab)
+    lab.set_defaults(func=_lab, jupyter_args=[])  # other arguments go to `jupyter lab`
 
     release = commands.add_parser("release", help="write the student edition: no solutions, "
                                   "no hidden tests, no grading corpus")
@@ -231,7 +228,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command != "lab":
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    if extra:  # `mlops-course lab --no-browser --port 8899`: for JupyterLab
+        args.jupyter_args = extra
     try:
         return args.func(args)
     except MlopsCourseError as exc:

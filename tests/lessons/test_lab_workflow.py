@@ -309,3 +309,23 @@ def test_lab_kernels_use_ipc_and_the_settings_hold(tmp_path: Path) -> None:
             else ""
         shutil.rmtree(runtime, ignore_errors=True)
     assert "without encryption" not in log, log[-2000:]
+
+
+def test_make_lab_configures_then_starts_jupyter_lab_with_its_arguments(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from mlops_course import cli
+
+    class Started(Exception):  # os.execv never returns: JupyterLab replaces the command
+        pass
+
+    def execv(path: str, argv: list[str]) -> None:
+        raise Started(argv)
+
+    monkeypatch.setattr(course_lab, "configure_lab", lambda prefix=None: [])
+    monkeypatch.setattr(os, "execv", execv)
+    with pytest.raises(Started) as started:
+        cli.main(["lab", "--no-browser", "--port", "8899"])
+    command = started.value.args[0]
+    assert command[1:3] == ["lab", f"--notebook-dir={config.project_root()}"]
+    assert command[-3:] == ["--no-browser", "--port", "8899"]
+    assert ("--allow-root" in command) == (os.geteuid() == 0)

@@ -147,6 +147,25 @@ def test_edition_runs_its_lessons_in_fast_mode_with_its_own_package(
         lesson.name for lesson in lessons.discover()]
 
 
+def test_edition_tests_collect_without_solutions(edition: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLOPS_COURSE_")}
+    env["PYTHONPATH"] = str(edition / "src")
+    proc = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p",
+                           "no:cacheprovider"], cwd=edition, env=env, capture_output=True,
+                          text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "test_notebooks.py" in proc.stdout and "test_outputs.py" in proc.stdout
+
+
+def test_release_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from mlops_course import cli
+
+    assert cli.main(["release", str(tmp_path / "edition")]) == 0
+    assert "no solution or hidden test inside" in capsys.readouterr().out
+    assert cli.main(["release", str(ROOT)]) == 2
+    assert "holds this checkout" in capsys.readouterr().err
+
+
 def test_release_never_replaces_a_folder_it_did_not_write(tmp_path: Path) -> None:
     mine = tmp_path / "mine"
     mine.mkdir()

@@ -143,7 +143,8 @@ def run_lab(extra: list[str] | None = None) -> int:
     command = lab_command(extra)
     print("$ " + " ".join(command), flush=True)
     if os.name == "posix":
-        os.execv(command[0], command)
+        os.execv(command[0], command)  # does not return
+        raise AssertionError("unreachable")
     import subprocess
 
     return subprocess.call(command)
