@@ -17,13 +17,14 @@ teaches and that a seed fixes (an RMSE, a table of dtypes); never a measured tim
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -44,12 +45,14 @@ _FAST_VARIABLES = ("MLOPS_COURSE_FAST", "FAST")
 
 @dataclass(frozen=True)
 class OutputsCheck:
-    """The result of :func:`check_outputs`: ``ok`` and nbval's report."""
+    """The result of :func:`check_outputs`: ``ok``, nbval's report, and the metrics the
+    fresh run recorded (``record_metrics``)."""
 
     lesson: str
     ok: bool
     report: str
     seconds: float
+    metrics: dict[str, Any] = field(default_factory=dict)
 
 
 def paired_notebook(lesson: Lesson) -> Path:
@@ -187,11 +190,18 @@ def sanitize_file(folder: Path) -> Path:
 
 def check_outputs(lesson: Lesson | Path, *, workdir: Path | None = None,
                   timeout_s: int = 1800) -> OutputsCheck:
-    """Run nbval (lax mode, with :data:`SANITIZERS`) on a copy of a lesson's ``.ipynb``.
+    """Run nbval (lax mode, with :data:`SANITIZERS`) on a lesson, in full mode.
 
-    The copy runs in ``workdir`` (a temporary folder by default), so nothing is written
-    beside the lesson; the kernel runs in full mode with its build folder there too.
+    For a :class:`Lesson` the notebook that runs is the ``.py``'s cells with the outputs
+    stored in the ``.ipynb`` (cells changed since ``make outputs`` have none), so the
+    current code is what runs; a path to an ``.ipynb`` runs as it is. The notebook runs in
+    ``workdir`` (a temporary folder by default), its build folder there too: nothing is
+    written beside the lesson.
     """
+    import jupytext
+    import nbformat
+    from jupytext.combine import combine_inputs_with_outputs
+
     ipynb = paired_notebook(lesson) if isinstance(lesson, Lesson) else lesson
     name = ipynb.stem
     ensure_kernel()
@@ -200,18 +210,27 @@ def check_outputs(lesson: Lesson | Path, *, workdir: Path | None = None,
         folder = Path(workdir or tmp)
         folder.mkdir(parents=True, exist_ok=True)
         copy = folder / ipynb.name
-        shutil.copyfile(ipynb, copy)
+        if isinstance(lesson, Lesson):
+            stored = nbformat.read(ipynb, as_version=4)
+            notebook = combine_inputs_with_outputs(jupytext.read(lesson.path), stored)
+            nbformat.write(notebook, copy)
+        else:
+            shutil.copyfile(ipynb, copy)
         (folder / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
+        metrics_file = folder / "metrics.json"
         command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                   "-p", "no:xdist", "-c", str(folder / "pytest.ini"),
-                   "--rootdir", str(folder), "--nbval-lax",
+                   "-p", "no:xdist", "-p", "mlops_course.course.nbval_metrics",
+                   "-c", str(folder / "pytest.ini"), "--rootdir", str(folder), "--nbval-lax",
                    "--nbval-sanitize-with", str(sanitize_file(folder)),
                    "--nbval-kernel-name", config.KERNEL_NAME,
                    "--nbval-cell-timeout", str(timeout_s), copy.name]
-        proc = subprocess.run(command, cwd=folder, env=_kernel_env(folder / "build"),
-                              capture_output=True, text=True, check=False)
+        env = {**_kernel_env(folder / "build"), "MLOPS_COURSE_METRICS_OUT": str(metrics_file)}
+        proc = subprocess.run(command, cwd=folder, env=env, capture_output=True, text=True,
+                              check=False)
+        metrics = json.loads(metrics_file.read_text()) if metrics_file.exists() else {}
     report = (proc.stdout + proc.stderr).strip()
-    return OutputsCheck(name, proc.returncode == 0, report, time.perf_counter() - start)
+    return OutputsCheck(name, proc.returncode == 0, report, time.perf_counter() - start,
+                        metrics)
 
 
 def outputs_advice(check: OutputsCheck) -> str:
