@@ -309,14 +309,14 @@ plt.show()
 #
 # ### Why a tiny model gains little from a compiler
 # At batch 1 this model does the multiply-adds printed under *The model* (under 70
-# thousand) — a few microseconds of arithmetic. The rest of each call is *overhead*: Python calling `forward`, each
-# operator's dispatch through PyTorch, allocating outputs, and for a compiled model the
-# guard checks that decide whether the cached code still applies. Inductor cannot fuse
-# away the Python around the model, and the GEMMs were already library calls. ONNX
-# Runtime runs the graph in a C++ loop, with less overhead per call than eager PyTorch
-# (asserted below). The time per call across batch
-# sizes shows the overhead directly: flat while overhead dominates, then growing with
-# the rows.
+# thousand): at most the time a row takes in a batch of 4,096 (printed below). The rest
+# of a call at batch 1 is *overhead*: Python calling `forward`, each operator's dispatch
+# through PyTorch, allocating outputs, and for a compiled model the guard checks that
+# decide whether the cached code still applies. Inductor cannot fuse away the Python
+# around the model, and the GEMMs were already library calls. ONNX Runtime runs the
+# graph in a C++ loop, with less overhead per call than eager PyTorch (asserted below).
+# The time per call across batch sizes shows the overhead directly: nearly flat while
+# overhead dominates, then growing with the rows.
 
 # %%
 BATCHES = [1, 16, 256, LARGE_BATCH]
@@ -352,10 +352,11 @@ plt.show()
 
 # %% [markdown]
 # What helps a small model, then, in this order: **batching** (many rows per call — a
-# bigger factor than any runtime gave at batch 1; asserted below), **fewer Python round trips** (a runtime without
-# Python in the loop, like ONNX Runtime, or one compiled graph around the whole
-# request instead of several small calls), and **fusion** (which pays on memory-bound
-# element-wise chains, as in section 1, more than on GEMM-bound layers).
+# bigger factor than any runtime gave at batch 1; asserted below), **fewer Python round
+# trips** (a runtime without Python in the loop, like ONNX Runtime, or one compiled graph
+# around the whole request instead of several small calls), and **fusion** (which pays
+# on memory-bound element-wise chains, as in section 1, more than on GEMM-bound
+# layers).
 #
 # The scikit-learn model shows the round-trip cost even more (asserted: a larger factor
 # than for the MLP): its `predict` validates its input in Python on every call.
@@ -428,7 +429,7 @@ assert batching_gain > max(ort_speedup_1, compile_speedup_1), "batching beats an
 assert ort_speedup_1 > 1.0, "ONNX Runtime beats eager PyTorch at batch 1 (loose: > 1x)"
 assert compile_speedup_1 < 2.0, "torch.compile gains little on a tiny model at batch 1"
 assert skl_ort_speedup > max(1.0, ort_speedup_1), "scikit-learn's predict: more overhead"
-record_metrics(
+summary = record_metrics(
     test_rmse_usd=round(test_rmse),
     sklearn_test_rmse_usd=round(skl_rmse),
     n_parameters=n_params,
@@ -455,7 +456,7 @@ record_metrics(
 # | what does a compiler do? | captures a graph (`torch.export`), selects kernels (library GEMMs), fuses element-wise operators, emits code — just in time (`torch.compile`) or ahead of time (ONNX) |
 # | is the fast version the same model? | checked: every prediction within $1 of eager before any timing |
 # | what speeds up a small model? | batching first, then fewer Python round trips (ONNX Runtime), then fusion |
-# | CPU or GPU? | measured per batch size: the GPU wins only once a batch fills it |
+# | CPU or GPU? | measured per batch size where a GPU is present: the batch size at which it overtakes the CPU |
 #
 # Lesson 7 keeps the model and changes the *numbers*: fp16, bf16 and int8 instead of
 # fp32, with what they save in bytes and time and what they cost in accuracy.

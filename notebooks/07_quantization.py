@@ -184,7 +184,7 @@ for symmetric in (True, False):
 weight_errors = pd.DataFrame(rows).T
 print(weight_errors.to_string(float_format=lambda v: f"{v:.3g}"))
 row_absmax = W.abs().amax(dim=1)
-print(f"max |w| per row ranges from {row_absmax.min():.3f} to {row_absmax.max():.3f}: "
+print(f"max |w| per row ranges from {row_absmax.min():.2g} to {row_absmax.max():.3f}: "
       f"a per-tensor scale is set by the largest row; min {W.min():.3f}, max {W.max():.3f}")
 
 # %% [markdown]
@@ -192,7 +192,7 @@ print(f"max |w| per row ranges from {row_absmax.min():.3f} to {row_absmax.max():
 # instead of the scale the largest row needs) at the price of one scale per row. For
 # weights, per-channel scales matter more than asymmetry (asserted: symmetric per channel
 # beats asymmetric per tensor); asymmetry helps as far as a matrix's range is lopsided
-# (its min and max are printed below). Activations after a ReLU are the extreme case:
+# (its min and max are printed above). Activations after a ReLU are the extreme case:
 # they are never negative, so a symmetric range wastes the 128 negative integers.
 
 # %%
@@ -420,7 +420,7 @@ if not FAST:  # the issue's bar: int8 within 2 % of fp32 on the full test set
     assert calibration_rmse["minmax"] > 1.02 * fp32_rmse, "lecture: min-max misses the 2 % budget"
     for name in int8_names:
         assert abs(rmse_delta_pct[name]) <= 2.0, f"{name}: RMSE {rmse_delta_pct[name]:+.2f}%"
-record_metrics(
+summary = record_metrics(
     fp32_test_rmse_usd=round(fp32_rmse),
     rmse_delta_minmax_calibration_pct=round(
         100 * (calibration_rmse["minmax"] - fp32_rmse) / fp32_rmse, 2),

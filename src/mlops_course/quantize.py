@@ -36,6 +36,24 @@ def _torch() -> Any:
     return torch
 
 
+def _import_torchao() -> None:
+    """Import torchao without its import-time warnings (optional CUDA extensions that a CPU
+    build cannot load, a deprecation inside torch, no Triton): noise, not problems."""
+    import sys
+
+    if "torchao" in sys.modules:
+        return
+    loggers = [logging.getLogger(name) for name in ("torchao", "torch.utils._pytree")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
+    try:
+        import torchao.quantization  # noqa: F401
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
+
+
 def number_formats() -> Any:
     """A table of fp32, fp16, bf16 and int8: bits, bytes, range and precision.
 
@@ -171,6 +189,7 @@ def torchao_round_trip(x: Any, *, symmetric: bool = True, per_channel: bool = Fa
     whole tensor.
     """
     torch = _torch()
+    _import_torchao()
     from torchao.quantization.quant_primitives import (
         MappingType,
         choose_qparams_affine,
@@ -242,6 +261,7 @@ def int8_weight_only(model: Any) -> Any:
     Activations stay in float; weights are dequantized on the fly inside the matrix
     multiply. Memory shrinks about 4x; speed depends on the kernels of the CPU.
     """
+    _import_torchao()
     from torchao.quantization import Int8WeightOnlyConfig, quantize_
 
     quantized = copy.deepcopy(model).eval()
@@ -255,6 +275,7 @@ def int8_dynamic(model: Any) -> Any:
     "Dynamic": the activations' scale is computed from each batch at run time, so no
     calibration data is needed, and the matrix multiply runs on integers.
     """
+    _import_torchao()
     from torchao.quantization import Int8DynamicActivationInt8WeightConfig, quantize_
 
     quantized = copy.deepcopy(model).eval()
