@@ -415,7 +415,7 @@ else:
 # %%
 assert test_rmse < (80_000 if FAST else 60_000), f"the MLP's test RMSE ${test_rmse:,.0f}"
 assert macs_per_row < 70_000, "lecture: 'fewer than 70 thousand multiply-adds per row'"
-assert compile_s / first_eager_s > 1_000, "one timed call makes compiling look 1000s x slower"
+assert compile_s / first_eager_s > 100, "one timed call makes compiling look 100s x slower"
 assert dict(captured_ops) == {"linear.default": 3, "relu.default": 2}, captured_ops
 assert n_library_1 >= 2 and n_fused_1 >= 1, "GEMMs go to a library, element-wise ops are fused"
 assert len(calls_1) < sum(captured_ops.values()), "fewer kernel calls than graph operators"
