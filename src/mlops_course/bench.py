@@ -177,7 +177,8 @@ def format_report(report: Mapping[str, str]) -> str:
 
 
 def model_variants_report(*, fast: bool = True, repeats: int | None = None,
-                          large_batch: int = 4096, progress: bool = False) -> Any:
+                          large_batch: int = 4096, progress: bool = False,
+                          include_compile: bool = True) -> Any:
     """Lessons 6 and 7 in one run: the house-price MLP executed and stored every way.
 
     Trains the course's MLP (seeded; fast: 5,000 districts), then builds its variants —
@@ -186,7 +187,8 @@ def model_variants_report(*, fast: bool = True, repeats: int | None = None,
     interleaved at batch 1 and at ``large_batch``, with one thread. Returns a DataFrame
     with, per variant, the size in bytes and its ratio to fp32, the speed-ups against
     eager at both batch sizes, the test RMSE and its change against fp32 (in %).
-    Writes its ONNX files and Inductor's cache under ``build/``.
+    Writes its ONNX files and Inductor's cache under ``build/``. ``include_compile=False``
+    leaves ``torch.compile`` out (its cold compile takes seconds per batch size).
     """
     import tempfile
 
@@ -199,7 +201,8 @@ def model_variants_report(*, fast: bool = True, repeats: int | None = None,
 
     torch.set_num_threads(1)
     repeats = repeats or (5 if fast else 15)
-    accelerate.setup_inductor()
+    if include_compile:
+        accelerate.setup_inductor()
     run = train_house_price_mlp(fast=fast, progress=progress)
     model, X_test = run.model, run.X_test
     x1 = X_test[:1]
@@ -217,7 +220,8 @@ def model_variants_report(*, fast: bool = True, repeats: int | None = None,
                "int8 weight-only (torchao)": qz.int8_weight_only(model),
                "int8 dynamic (torchao)": qz.int8_dynamic(model)}
     sizes.update({name: qz.saved_bytes(m) for name, m in modules.items()})
-    compiled = {len(x): accelerate.compile_model(model, x)[0] for x in (x1, x_large, X_test)}
+    compiled = ({len(x): accelerate.compile_model(model, x)[0] for x in (x1, x_large, X_test)}
+                if include_compile else {})
 
     def runner(name: str) -> Callable[[Any], Any]:
         if name in sessions:
@@ -229,6 +233,8 @@ def model_variants_report(*, fast: bool = True, repeats: int | None = None,
 
     names = ["eager fp32", "torch.compile", "ONNX Runtime fp32", "fp16", "bf16",
              "int8 weight-only (torchao)", "int8 dynamic (torchao)", "ONNX Runtime int8 static"]
+    if not include_compile:
+        names.remove("torch.compile")
     fns = {name: runner(name) for name in names}
     rmse = {name: run.test_rmse_usd(fn) for name, fn in fns.items()}
     speed = {}
@@ -242,7 +248,8 @@ def model_variants_report(*, fast: bool = True, repeats: int | None = None,
                         rows=len(x), repeats=repeats)
         speed[f"speedup {label}"] = table["speedup"]
     base_rmse, base_size = rmse["eager fp32"], sizes["eager fp32"]
-    sizes["torch.compile"] = base_size
+    if include_compile:
+        sizes["torch.compile"] = base_size
     return pd.DataFrame({
         "size_bytes": sizes,
         "size_vs_fp32": {n: base_size / s for n, s in sizes.items()},

@@ -43,3 +43,16 @@ def test_bench_command_is_registered() -> None:
 
     args = build_parser().parse_args(["bench", "--full"])
     assert args.full and args.func.__name__ == "_bench"
+
+
+def test_model_variants_report_covers_every_variant(isolated_build_dir, housing_csv) -> None:  # noqa: ANN001
+    """`mlops-course bench` in miniature (torch.compile left out: lesson 6 runs it)."""
+    table = bench.model_variants_report(fast=True, repeats=1, large_batch=64,
+                                        include_compile=False)
+    assert list(table.index) == [
+        "eager fp32", "ONNX Runtime fp32", "fp16", "bf16",
+        "int8 weight-only (torchao)", "int8 dynamic (torchao)", "ONNX Runtime int8 static"]
+    assert table.loc["eager fp32", "speedup batch 1"] == pytest.approx(1.0)
+    assert table.loc["int8 weight-only (torchao)", "size_vs_fp32"] > 3.5
+    assert (table["rmse_delta_pct"].abs() < 3.0).all(), table["rmse_delta_pct"]
+    assert table.loc["ONNX Runtime fp32", "rmse_delta_pct"] == pytest.approx(0.0, abs=1e-3)
