@@ -45,6 +45,7 @@ import _json  # noqa: E402
 import contextlib  # noqa: E402 - after the builtins copy, on purpose
 import ctypes  # noqa: E402
 import errno  # noqa: E402
+import gc  # noqa: E402
 import io  # noqa: E402
 import json  # noqa: E402
 import json.decoder  # noqa: E402
@@ -289,6 +290,7 @@ def _fork(message: dict[str, Any], pidns: bool) -> bool:
         with contextlib.suppress(OSError):
             os.kill(-1, signal.SIGKILL)
         _clean_scratch()
+    gc.freeze()  # the template's objects stay shared: the child's collector never copies them
     child = os.fork()
     if child == 0:
         _State.role = "child"
