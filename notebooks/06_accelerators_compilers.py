@@ -386,8 +386,8 @@ if gpu_ok:
     sweep = accelerate.gpu_sweep(model, X_test, GPU_BATCHES, repeats=REPEATS)
     print(f"GPU: {gpu_note}")
     print(sweep.round(3).to_string())
-    faster = sweep.index[sweep["gpu_speedup"] > 1.0]
-    crossover_batch = int(faster[0]) if len(faster) else None
+    wins = sweep["gpu_speedup"] > 1.0  # the crossover: from there on, the GPU stays faster
+    crossover_batch = next((int(b) for b in sweep.index if wins.loc[b:].all()), None)
     print(f"the GPU overtakes the CPU at batch {crossover_batch} (measured)" if crossover_batch
           else "the GPU did not overtake the CPU at these batch sizes")
     fig, ax = plt.subplots(figsize=(6.5, 3.8))
@@ -395,6 +395,7 @@ if gpu_ok:
     ax.loglog(sweep.index, sweep["gpu_ms"], marker="s", label="GPU, 16-bit, compiled")
     ax.set_xlabel("batch size (rows, log scale)")
     ax.set_ylabel("time per call (ms, log scale)")
+    ax.set_title(f"CPU vs GPU ({gpu_note}), measured")
     ax.legend()
     plt.show()
 else:
