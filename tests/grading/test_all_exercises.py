@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from mlops_course import config
 from mlops_course.course.autograde import grade_folder
 from mlops_course.course.exercises import list_exercises, load_exercise, render_student_notebook
 
@@ -23,9 +22,8 @@ def test_solution_gets_full_marks_and_student_notebook_none(
     submissions = tmp_path / "submissions"
     submissions.mkdir()
     (submissions / "solution.py").write_bytes(exercise.path.read_bytes())
-    released = config.exercises_dir() / f"{name}.ipynb"
-    (submissions / "student.ipynb").write_text(
-        released.read_text() if released.exists() else render_student_notebook(exercise))
+    # the notebook as released (not the file in exercises/, which a student may have filled)
+    (submissions / "student.ipynb").write_text(render_student_notebook(exercise))
     report = grade_folder(exercise, submissions, tmp_path / "out", jobs=2, progress=False)
 
     results = {r.student: r for r in report.results}
