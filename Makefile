@@ -16,7 +16,7 @@ export PYDEVD_DISABLE_FILE_VALIDATION := 1
 export MLFLOW_DISABLE_TELEMETRY := true
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: help setup data lessons bench test lab outputs repro sync lint clean lock
+.PHONY: help setup data lessons bench serve bench-serving test lab outputs repro sync lint clean lock
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -41,6 +41,12 @@ data: setup ## fetch and verify the housing data (MLOPS_COURSE_DATA_MIRROR=DIR t
 
 lessons: data ## run every lesson end to end -> build/lessons/ (FAST=1: fast mode)
 	@$(COURSE) lessons run $(LESSONS) $(if $(filter 1 true yes,$(FAST)),--fast,)
+
+serve: data ## the prediction service (lesson 8) on 127.0.0.1 (PORT=8000, MODEL=path or models:/NAME@ALIAS)
+	@$(COURSE) serve --port $(or $(PORT),8000) $(if $(MODEL),--model $(MODEL),)
+
+bench-serving: data ## lesson 8's service vs mlflow models serve and Flask: req/s, latency, memory
+	@$(BIN)/python benchmarks/serving.py
 
 bench: data ## lessons 6 and 7 in one run: the MLP eager, compiled, ONNX, fp16/bf16/int8 (FULL=1: all data)
 	@$(COURSE) bench $(if $(filter 1 true yes,$(FULL)),--full,)

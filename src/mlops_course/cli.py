@@ -8,6 +8,8 @@
     mlops-course exercises generate [--check]  write exercises/ from solutions/ (keeps answers)
     mlops-course exercises check [NAMES]       solutions pass every test, student versions fail
     mlops-course bench [--full]                the MLP every way (lessons 6, 7): speed, size, RMSE
+    mlops-course serve [--model M] [--port N]  the prediction service (lesson 8) on 127.0.0.1
+    mlops-course score IN --out OUT [--model M]  batch scoring of a CSV/Parquet file (lesson 8)
     mlops-course lab [--setup-only] [ARGS]     JupyterLab on the course
     mlops-course release OUT                   write the student edition (no solutions)
 """
@@ -90,6 +92,34 @@ def _bench(args: argparse.Namespace) -> int:
           f"({time.perf_counter() - start:.0f} s, {'full' if args.full else 'fast'} mode); "
           "speed-ups against eager fp32, 1 thread:")
     print(table.to_string(float_format=lambda v: f"{v:,.3f}"))
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import os
+
+    from mlops_course import config
+    from mlops_course.service.bundle import export_bundle, resolve_model
+
+    bundles = [export_bundle(resolve_model(args.model, quiet=False)),
+               export_bundle(resolve_model(args.canary, quiet=False)) if args.canary else None]
+    log_file = args.log_file or str(config.build_dir() / "serving" / "predictions.jsonl")
+    command = [sys.executable, "-m", "mlops_course.service.server", "--bundle", str(bundles[0]),
+               "--host", args.host, "--port", str(args.port), "--log-file", log_file]
+    if bundles[1] is not None:
+        command += ["--canary", str(bundles[1]), "--canary-weight", str(args.canary_weight)]
+    print(f"bundle {bundles[0]}; predictions logged to {log_file}", flush=True)
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    os.execv(sys.executable, command)  # a fresh interpreter: no scikit-learn in the server
+    return 0  # not reached
+
+
+def _score(args: argparse.Namespace) -> int:
+    from mlops_course.batch_scoring import score_file
+    from mlops_course.service.bundle import export_bundle, load_bundle, resolve_model
+
+    bundle = load_bundle(export_bundle(resolve_model(args.model, quiet=False)))
+    print(score_file(args.input, args.out, bundle, chunk_rows=args.chunk_rows).summary())
     return 0
 
 
@@ -207,6 +237,27 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--full", action="store_true", help="all districts, more repeats")
     bench.add_argument("--no-progress", action="store_true", help="no training progress bar")
     bench.set_defaults(func=_bench)
+
+    serve = commands.add_parser("serve", help="the prediction service (FastAPI, ONNX Runtime) "
+                                "on 127.0.0.1; /docs lists its endpoints")
+    serve.add_argument("--model", default=None, help="a joblib file or models:/NAME@ALIAS "
+                       "(default: the DVC pipeline's build/dvc/model.joblib, built if missing)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--log-file", default=None, help="prediction log, JSON lines "
+                       "(default: build/serving/predictions.jsonl)")
+    serve.add_argument("--canary", default=None, help="a second model for a canary")
+    serve.add_argument("--canary-weight", type=float, default=0.1,
+                       help="its share of traffic (default 0.1)")
+    serve.set_defaults(func=_serve)
+
+    score = commands.add_parser("score", help="batch scoring: predict every district of a "
+                                "CSV or Parquet file")
+    score.add_argument("input", help="a .csv or .parquet file of districts")
+    score.add_argument("--out", required=True, help="the scored file (.csv or .parquet)")
+    score.add_argument("--model", default=None, help="as for serve")
+    score.add_argument("--chunk-rows", type=int, default=8192)
+    score.set_defaults(func=_score)
 
     lab = commands.add_parser("lab", help="JupyterLab on the course (IPC kernels, idle kernels "
                               "shut down, .py lessons open as notebooks)")
