@@ -256,7 +256,8 @@ verify(probe())
 #
 # * `challenger` is a version number (`"2"` or `2`); `rmse_by_version` maps version
 #   numbers, as strings, to their RMSE on the same held-out rows (lower is better).
-#   Careful: MLflow returns a version's number as an `int`;
+#   Careful: MLflow gives a version's number as an `int` (`.version` of what
+#   `get_model_version_by_alias` returns), while the dict's keys are strings.
 # * if the model has no `champion` alias yet, or the challenger's RMSE is **strictly**
 #   lower than the champion's, point `champion` at the challenger and return `True`;
 #   otherwise leave the alias alone and return `False`;

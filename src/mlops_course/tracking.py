@@ -255,8 +255,8 @@ def disable_tracking() -> None:
 def frame_digest(df: pd.DataFrame) -> str:
     """A sha256 of a DataFrame's full content: column names, dtypes, index and values.
 
-    MLflow's own dataset digest hashes at most the first 10,000 rows and skips
-    categorical columns; this one sees every value.
+    MLflow's own dataset digest hashes at most the first 10,000 rows and keeps 8 hex
+    digits; this one sees every value.
     """
     import pandas as pd
 

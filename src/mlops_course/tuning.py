@@ -71,6 +71,33 @@ def _suggest(trial: optuna.Trial, name: str, distribution: Any) -> Any:
                                step=distribution.step, log=distribution.log)
 
 
+def at_edge(params: Mapping[str, Any], space: Mapping[str, Any],
+            margin: float = 0.05) -> dict[str, tuple[Any, Any, Any]]:
+    """The numeric parameters whose value lies within ``margin`` (a share of the range,
+    measured on a log scale for log-scaled ranges) of a bound of ``space``: a hint that
+    the range should grow. Returns ``{name: (value, low, high)}``.
+
+    Examples
+    --------
+    >>> from optuna.distributions import FloatDistribution, IntDistribution
+    >>> space = {"max_iter": IntDistribution(100, 600, step=50),
+    ...          "learning_rate": FloatDistribution(0.01, 1.0, log=True)}
+    >>> at_edge({"max_iter": 600, "learning_rate": 0.1}, space)
+    {'max_iter': (600, 100, 600)}
+    """
+    import math
+
+    found = {}
+    for name, dist in space.items():
+        if not hasattr(dist, "low") or name not in params:
+            continue
+        scale = math.log if dist.log else float
+        low, high, value = scale(dist.low), scale(dist.high), scale(params[name])
+        if min(value - low, high - value) <= margin * (high - low):
+            found[name] = (params[name], dist.low, dist.high)
+    return found
+
+
 @dataclass(frozen=True)
 class TuningResult:
     """The search: the parent run that holds the trials, the Optuna study, the time."""

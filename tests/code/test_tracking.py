@@ -257,3 +257,14 @@ def test_the_environment_is_recorded(store: tracking.TrackingSetup, housing_file
     env = json.loads(text)
     assert env["packages"]["scikit-learn"] and env["python"]
     assert all("==" in r for r in tracking.pip_requirements())
+
+
+def test_at_edge_reads_log_ranges_on_a_log_scale() -> None:
+    from mlops_course import tuning
+
+    space = tuning.search_space()
+    edges = tuning.at_edge({"learning_rate": 0.0564, "max_iter": 600, "max_leaf_nodes": 62,
+                            "l2_regularization": 0.0031, "max_features": 0.318,
+                            "features": "geo"}, space)
+    assert sorted(edges) == ["max_features", "max_iter", "max_leaf_nodes"]
+    assert edges["max_iter"] == (600, 100, 600)
