@@ -255,12 +255,10 @@ best_params = tracking.train_params_from(
 best_cv_rmse_usd = float(best["metrics.cv_rmse_usd"])
 print(f"best trial {best['tags.mlflow.runName']}: CV RMSE ${best_cv_rmse_usd:,.0f}")
 print(f"its parameters: {best_params}")
-space = tuning.search_space(max_iter=MAX_ITER)
-at_edge = [f"{name} = {best_params[name]:.3g} (range {dist.low:g}–{dist.high:g})"
-           for name, dist in space.items() if hasattr(dist, "low")
-           and min(best_params[name] - dist.low, dist.high - best_params[name])
-           <= 0.05 * (dist.high - dist.low)]
-print("at the edge of its range:", "; ".join(at_edge) or "none")
+edges = tuning.at_edge(best_params, tuning.search_space(max_iter=MAX_ITER))
+print("at the edge of its range:", "; ".join(
+    f"{name} = {value:.3g} (range {low:g}–{high:g})"
+    for name, (value, low, high) in edges.items()) or "none")
 
 # %% [markdown]
 # A best value at the edge of its range is a hint that the range should grow (at the price
