@@ -46,7 +46,7 @@ serve: data ## the prediction service (lesson 8) on 127.0.0.1 (PORT=8000, MODEL=
 	@$(COURSE) serve --port $(or $(PORT),8000) $(if $(MODEL),--model $(MODEL),)
 
 bench-serving: data ## lesson 8's service vs mlflow models serve and Flask: req/s, latency, memory
-	@$(BIN)/python benchmarks/serving.py
+	@$(BIN)/python -m mlops_course.service.benchmark
 
 bench: data ## lessons 6 and 7 in one run: the MLP eager, compiled, ONNX, fp16/bf16/int8 (FULL=1: all data)
 	@$(COURSE) bench $(if $(filter 1 true yes,$(FULL)),--full,)

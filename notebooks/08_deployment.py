@@ -49,6 +49,7 @@ SEED = 42
 import contextlib
 import json
 import platform
+import warnings
 
 import httpx
 import matplotlib.pyplot as plt
@@ -77,6 +78,7 @@ from mlops_course.service.loadtest import compare_servers, district_bodies, mlfl
 from mlops_course.service.process import leftover_servers, serve_bundle, stop_all
 
 SEED = config.set_seed(SEED)
+warnings.filterwarnings("ignore", message="IProgress not found")  # tqdm, imported by mlflow
 WORK = config.work_dir("08_deployment")
 LOAD_SECONDS = 1.0 if FAST else 2.0  # per server, per client count, per round
 ROUNDS = 1 if FAST else 3
@@ -183,7 +185,7 @@ bad_requests = {
     "negative count": ("/predict", json.dumps({**district, "households": -3}), JSON),
     "unknown category": ("/predict", json.dumps({**district, "ocean_proximity": "NEAR LAKE"}),
                          JSON),
-    "more bedrooms than rooms": ("/predict", json.dumps({**district, "total_bedrooms": 1e5,
+    "more bedrooms than rooms": ("/predict", json.dumps({**district, "total_bedrooms": 20.0,
                                                          "total_rooms": 10.0}), JSON),
     "malformed JSON": ("/predict", good[:-7], JSON),
     "not JSON at all": ("/predict", "median_income=8.3", JSON),
@@ -237,7 +239,7 @@ print(f"{len(served):,} test districts: largest |service - pipeline| = ${skew_ma
 
 # %% [markdown]
 # Lesson 1's app was tens of thousands of dollars off on average; this one agrees with the
-# pipeline to the cent, because the bundle carries the fitted preprocessing instead of a
+# pipeline within cents, because the bundle carries the fitted preprocessing instead of a
 # re-typed copy.
 #
 # ## Step 5 — What the service records
@@ -304,8 +306,8 @@ targets = {"req/s vs mlflow (>= 5x)": ours["speedup_1c"] if not FAST else float(
            "p50 latency (<= 2 ms)": ours["p50_ms_1c"],
            "req/s with 8 clients (>= 800)": ours["req_per_s_8c"],
            "resident memory (< 150 MB)": ours["rss_mb"]}
-print("the issue's targets, this run (speed is machine-dependent; `python "
-      "benchmarks/serving.py` measures them on their own):")
+print("the issue's targets, this run (speed is machine-dependent; `make bench-serving` "
+      "measures them on their own):")
 for name, value in targets.items():
     print(f"  {name:<32} {value:,.2f}" if value == value else f"  {name:<32} (full mode)")
 
@@ -391,7 +393,7 @@ for wave in range(6 if FAST else 8):
         rolled_back_at = wave + 1
 timeline = pd.DataFrame(timeline).set_index("wave")
 print(f"rule: {rule}; rolled back after wave {rolled_back_at}")
-timeline.round(0)
+timeline.round({"canary_weight": 2, "stable_mae_usd": 0, "canary_mae_usd": 0})
 
 # %%
 fig, ax = plt.subplots(figsize=(8, 3.6))
@@ -436,6 +438,8 @@ assert len(hostile) == 20, "lecture: twenty kinds of bad request"
 assert per_row.iloc[0]["median_ms"] > 0.3 and per_row.iloc[1]["median_ms"] < 0.1, per_row
 assert hostile["status"].between(400, 499).all(), hostile[~hostile["status"].between(400, 499)]
 assert (hostile["message"].str.len() > 10).all() and alive_after, "messages; still serving"
+assert set(hostile["status"]) == {413, 415, 422}, "the lecture's three statuses"
+assert hostile.loc["more bedrooms than rooms", "message"].startswith("total_bedrooms: total_bed")
 assert hostile.loc["wrong content type", "status"] == 415
 assert hostile.loc["body over 512 kB", "status"] == 413
 assert hostile.loc["bad row 2 in a batch", "message"].startswith("[2].latitude")

@@ -50,3 +50,15 @@ def test_unknown_format_says_what_to_use(tmp_path: Path, bundle_and_pipeline: tu
         score_file(tmp_path / "x.xlsx", tmp_path / "y.csv", bundle_and_pipeline[0])
     with pytest.raises(BatchScoringError, match="No input file"):
         score_file(tmp_path / "x.csv", tmp_path / "y.csv", bundle_and_pipeline[0])
+
+
+def test_geo_features_export_with_parity(tmp_path: Path) -> None:
+    from mlops_course import pipeline
+    from mlops_course.service.bundle import ModelSource, export_bundle, load_bundle
+
+    train = make_synthetic_housing(800, seed=4)
+    model = pipeline.train(train, log=False, max_iter=30, features="geo")
+    rows = make_synthetic_housing(400, seed=5)
+    folder = export_bundle(ModelSource(model, "house-prices", "geo", "test", "x"),
+                           tmp_path / "geo", check_rows=rows, reference_rows=train)
+    assert load_bundle(folder).meta["parity"]["max_abs_diff_usd"] < 1.0

@@ -17,6 +17,7 @@ Modules::
     process     start servers in their own process group, wait for them, stop them, RSS
     loadtest    keep-alive HTTP clients, latency percentiles, requests/s, server comparison
     baselines   the Flask app of lesson 1 and ``mlflow models serve``, for comparison
+    benchmark   ``python -m mlops_course.service.benchmark``: all three, ratios from one run
 
 Nothing happens at import.
 """
