@@ -12,6 +12,7 @@
     mlops-course score IN --out OUT [--model M]  batch scoring of a CSV/Parquet file (lesson 8)
     mlops-course lab [--setup-only] [ARGS]     JupyterLab on the course
     mlops-course release OUT                   write the student edition (no solutions)
+    mlops-course audit [--rows N] [--full]     the ML Test Score of the system (lesson 10)
 """
 
 from __future__ import annotations
@@ -193,6 +194,23 @@ def _exercises_check(args: argparse.Namespace) -> int:
     return status
 
 
+def _audit(args: argparse.Namespace) -> int:
+    from mlops_course.audit import run_audit
+    from mlops_course.data import fetch_housing
+
+    fetch_housing()
+    report = run_audit(rows=None if args.full else args.rows)
+    print(report.format())
+    print(f"({report.seconds:.0f} s)")
+    if report.failed:
+        print(f"error: {len(report.failed)} automated check(s) failed: "
+              f"{', '.join(o.item.check for o in report.failed)}. The score above counts them "
+              "as 0; fix the system (or the check), then run `mlops-course audit` again.",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mlops-course", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -264,6 +282,12 @@ def build_parser() -> argparse.ArgumentParser:
     lab.add_argument("--setup-only", action="store_true",
                      help="write the settings into this environment, do not start JupyterLab")
     lab.set_defaults(func=_lab, jupyter_args=[])  # other arguments go to `jupyter lab`
+
+    audit = commands.add_parser("audit", help="the ML Test Score of the course's system "
+                                "(lesson 10): real checks, the rubric by section")
+    audit.add_argument("--rows", type=int, default=6_000, help="districts the model checks use")
+    audit.add_argument("--full", action="store_true", help="every district")
+    audit.set_defaults(func=_audit)
 
     release = commands.add_parser("release", help="write the student edition: no solutions, "
                                   "no hidden tests, no grading corpus")
