@@ -27,10 +27,13 @@ from mlops_course.errors import MlopsCourseError
 MARKER = ".mlops-course-edition"  # marks a folder this command wrote (safe to replace)
 TOP_LEVEL_FILES = ("pyproject.toml", "constraints.txt", "environment.yml", "jupytext.toml",
                    ".gitignore", "dvc.yaml", "dvc.lock", "params.yaml", ".dvcignore",
-                   ".dvc/config", ".dvc/.gitignore")
-# the tests a student can run: lessons in fast and full mode, stored outputs (nbval)
+                   ".dvc/config", ".dvc/.gitignore", ".pre-commit-config.yaml",
+                   ".github/workflows/ci.yml", ".github/workflows/nightly.yml",
+                   ".github/workflows/continuous-training.yml")
+# the tests a student can run: lessons in fast and full mode, stored outputs (nbval), and
+# the tests of feature code, data and model behaviour that lesson 10 runs and explains
 STUDENT_TESTS = ("tests/conftest.py", "tests/lessons/test_notebooks.py",
-                 "tests/lessons/test_outputs.py", "tests/lessons/expected")
+                 "tests/lessons/test_outputs.py", "tests/lessons/expected", "tests/model")
 INSTRUCTOR_BEGIN = "# >>> instructor edition only"
 INSTRUCTOR_END = "# <<< instructor edition only"
 _MIN_LINE = 20  # shorter lines are too common to count as a leak on their own
