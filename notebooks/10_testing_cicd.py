@@ -388,6 +388,7 @@ assert abs(np.median(shift)) > 10_000 and len(rejected) == len(batch)
 assert not shuffled_gate and shuffled_rmse > 0.95 * baseline
 assert skew_usd > 1
 assert catalogue["caught"].all()
+assert len(report.outcomes) == 28 and set(scores) == set(audit.SECTIONS)
 assert not report.failed and report.score == min(scores.values())
 assert kinds.get("pass", 0) >= 14 and kinds.get("manual", 0) >= 10
 assert set(workflows) >= {"ci.yml", "nightly.yml", "continuous-training.yml"}
