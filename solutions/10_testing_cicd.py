@@ -24,6 +24,7 @@
 import numpy as np
 import pandas as pd
 
+from mlops_course.course.observe import raised
 from mlops_course.data import make_synthetic_housing
 
 DISTRICTS = make_synthetic_housing(600, seed=10)
@@ -168,10 +169,11 @@ verify(probe())
 ### END HIDDEN TESTS
 
 # %% [markdown]
-# ## Part 3 — The worst slice (3 points)
+# ## Part 3 — The worst slice (4 points)
 # Write `worst_slice(predict, X, y, by="ocean_proximity", min_rows=20)`: the RMSE in dollars
 # of each group of `X[by]` with at least `min_rows` districts; return `(name, rmse)` of
-# the worst one, `name` as a `str` and `rmse` as a `float`.
+# the worst one, `name` as a `str` and `rmse` as a `float`. If no group has `min_rows`
+# districts, raise a `ValueError` that says so (a test that judges nothing must not pass).
 
 # %% tags=["solution"] grade_id="worst_slice"
 def worst_slice(predict, X, y, by="ocean_proximity", min_rows=20) -> tuple[str, float]:
@@ -181,6 +183,8 @@ def worst_slice(predict, X, y, by="ocean_proximity", min_rows=20) -> tuple[str, 
     table = (pd.DataFrame({"group": X[by].astype(str).to_numpy(), "sq": errors**2})
              .groupby("group")["sq"].agg(["mean", "size"]))
     table = table[table["size"] >= min_rows]
+    if table.empty:
+        raise ValueError(f"no group of {by!r} has min_rows={min_rows} districts")
     name = table["mean"].idxmax()
     return str(name), float(np.sqrt(table.loc[name, "mean"]))
     ### END SOLUTION
@@ -224,6 +228,24 @@ def verify(observed):
         f"got {observed['default'][0]}")
     if counts["ISLAND"] > 0:
         assert observed["all"][0] == "ISLAND", "with min_rows=1 every group counts"
+
+
+verify(probe())
+### END HIDDEN TESTS
+
+# %% tags=["test"] grade_id="hidden_worst_slice_none_big_enough" points=1
+### BEGIN HIDDEN TESTS
+def probe():
+    try:
+        worst_slice(healthy_model, X, y, min_rows=10_000)
+    except Exception as exc:
+        return raised(exc)
+    return "no error"
+
+
+def verify(observed):
+    assert observed != "no error", "no group has 10,000 districts: raise ValueError"
+    assert "ValueError" in observed["raised"], f"raise ValueError, got {observed['raised']}"
 
 
 verify(probe())
