@@ -325,7 +325,7 @@ def rubric() -> list[Item]:
         Item("infrastructure", "Models are canaried before serving", M,
              "lesson 8: canary split", evidence=("08_*.py", "canary")),
         Item("infrastructure", "Serving models can be rolled back", M,
-             "lesson 8: rollback", evidence=("08_*.py", "roll")),
+             "lesson 8: rollback", evidence=("08_*.py", "rollback")),
         Item("monitoring", "Dependency changes result in notification", A,
              "scheduled workflow with the newest versions", _scheduled),
         Item("monitoring", "Data invariants hold in training and serving inputs", A,
