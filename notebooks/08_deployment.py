@@ -327,7 +327,8 @@ per_row[["median_ms", "spread_pct", "speedup"]].round(4)
 
 # %% [markdown]
 # The scikit-learn pipeline spends milliseconds on one row (building and checking a
-# DataFrame, running each step), the ONNX graph tens of microseconds. The rest of a
+# DataFrame, running each step), the ONNX graph a small fraction of that: the `speedup`
+# column above is the ratio measured in this run (the checks ask for more than 10x). The rest of a
 # request is overhead chosen by the server: pydantic's compiled validation, and uvicorn
 # with its C HTTP parser (`httptools`) and event loop (`uvloop`). The server process never imports scikit-learn or pandas, which is most of the memory
 # difference. `mlflow models serve` is general: it converts every request into a
@@ -435,7 +436,8 @@ print(f"servers still running: {left or 'none'}")
 assert flask_bad_status == 500, "lesson 1's kind of app answers a bad request with a 500"
 assert parity["max_abs_diff_usd"] < 1.0 and skew_max_usd < 1.0, "service = pipeline, to $1"
 assert len(hostile) == 20, "lecture: twenty kinds of bad request"
-assert per_row.iloc[0]["median_ms"] > 0.3 and per_row.iloc[1]["median_ms"] < 0.1, per_row
+# one run's ratio, not a time: what a loaded machine changes is both sides at once
+assert per_row.iloc[1]["speedup"] > 10, per_row
 assert hostile["status"].between(400, 499).all(), hostile[~hostile["status"].between(400, 499)]
 assert (hostile["message"].str.len() > 10).all() and alive_after, "messages; still serving"
 assert set(hostile["status"]) == {413, 415, 422}, "the lecture's three statuses"
