@@ -193,8 +193,8 @@ class _Run:
     def close(self) -> None:
         if self.context is not None:
             if self.worker is not None:
-                if self.worker.popen.poll() is None:
-                    self.worker.finish()
+                if self.worker.popen.poll() is None:  # every result is in: no goodbyes
+                    self.worker.kill()
                 self.report.stray_lines += self.worker.stray_lines
             self.context.__exit__(None, None, None)
         self.context = self.worker = None
