@@ -7,6 +7,7 @@ stopping the rest::
 
 from __future__ import annotations
 
+import contextlib
 import os
 import statistics
 import sys
@@ -16,6 +17,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from mlops_course.course.autograde.core import STATUSES, Interrupted, run_submission
 from mlops_course.course.autograde.gradebook import (
@@ -38,6 +40,7 @@ from mlops_course.course.autograde.submissions import (
     submission_digest,
 )
 from mlops_course.course.autograde.untrusted import clean_text
+from mlops_course.course.autograde.warm import WarmZygotes
 from mlops_course.course.exercises import Exercise, load_exercise
 
 
@@ -64,6 +67,8 @@ def grade_folder(
     sandbox: Sandbox | None = None,
     progress: bool = True,
     max_submission_bytes: int = MAX_SUBMISSION_BYTES,
+    warm: bool = True,
+    scheduler: str | None = None,
 ) -> BatchReport:
     """Grade every submission in ``submissions_dir``; write results to ``out_dir``.
 
@@ -89,6 +94,14 @@ def grade_folder(
         Show a progress bar on stderr.
     max_submission_bytes:
         A larger submission file is not read (``unreadable``; default 20 MB).
+    warm:
+        Reuse one warm zygote per job across submissions (see
+        :mod:`mlops_course.course.autograde.warm`); False starts a fresh sandbox for
+        every submission (slower, the same grades).
+    scheduler:
+        Address of a Dask scheduler (``tcp://host:8786``): each submission becomes a task
+        that its workers grade in their own sandboxes (see
+        :mod:`mlops_course.course.autograde.cluster`); ``jobs`` is then ignored.
     """
     from tqdm import tqdm
 
@@ -104,9 +117,20 @@ def grade_folder(
     bar = tqdm(total=len(found), unit="submission", desc=f"grading {exercise.name}",
                file=sys.stderr, disable=not progress, dynamic_ncols=True)
     stop = threading.Event()
-    with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="grade") as pool:
+    zygotes = WarmZygotes() if warm and scheduler is None else None
+    cluster: Any = contextlib.nullcontext()
+    if scheduler is not None:  # the same code path; only run_submission runs remotely
+        from mlops_course.course.autograde.cluster import Cluster
+
+        cluster = Cluster(scheduler, exercise, limits, key, warm=warm)
+    with cluster as remote, (zygotes or contextlib.nullcontext()):
+        if remote is not None:
+            jobs = remote.jobs
+        pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="grade")
         futures = {pool.submit(_grade_one, exercise, item, sandbox, key, submissions_dir,
-                               out_dir, max_submission_bytes, stop): item for item in found}
+                               out_dir, max_submission_bytes, stop, zygotes,
+                               remote.run if remote is not None else None): item
+                   for item in found}
         try:
             for future in as_completed(futures):
                 result = future.result()
@@ -119,6 +143,7 @@ def grade_folder(
             raise
         finally:
             bar.close()
+            pool.shutdown(wait=True)  # before the warm zygotes and the cluster close
     results.sort(key=lambda r: r.student)
     gradebook = write_gradebook(out_dir, exercise, results)
     return BatchReport(exercise, results, gradebook, sandbox, jobs,
@@ -127,12 +152,13 @@ def grade_folder(
 
 def _grade_one(exercise: Exercise, item: SubmissionFile, sandbox: Sandbox, key: str,
                submissions_dir: Path, out_dir: Path, max_bytes: int,
-               stop: threading.Event) -> SubmissionResult:
+               stop: threading.Event, zygotes: WarmZygotes | None = None,
+               runner: Any = None) -> SubmissionResult:
     """Grade one submission (or reuse its stored result); never raises for its content:
     the worst a submission can do is get its own row with status ``grader error``."""
     try:
         return _grade_or_reuse(exercise, item, sandbox, key, submissions_dir, out_dir,
-                               max_bytes, stop)
+                               max_bytes, stop, zygotes, runner)
     except Interrupted:
         raise
     except Exception as exc:  # noqa: BLE001 - our failure on odd input: flag it, go on
@@ -147,7 +173,8 @@ def _grade_one(exercise: Exercise, item: SubmissionFile, sandbox: Sandbox, key: 
 
 def _grade_or_reuse(exercise: Exercise, item: SubmissionFile, sandbox: Sandbox, key: str,
                     submissions_dir: Path, out_dir: Path, max_bytes: int,
-                    stop: threading.Event) -> SubmissionResult:
+                    stop: threading.Event, zygotes: WarmZygotes | None = None,
+                    runner: Any = None) -> SubmissionResult:
     try:
         source_name = str(item.path.relative_to(submissions_dir))
     except ValueError:
@@ -159,20 +186,25 @@ def _grade_or_reuse(exercise: Exercise, item: SubmissionFile, sandbox: Sandbox, 
         return stored  # reused without parsing the file again
     submission = read_submission(item, exercise, max_bytes=max_bytes)
     report = None
+    mode = sandbox.mode
     if submission.problem is None:
         try:
-            report = run_submission(exercise, submission.answers, sandbox=sandbox, stop=stop)
+            if runner is not None:  # on a cluster: (report, the worker's sandbox mode)
+                report, mode = runner(submission.answers)
+            else:
+                report = run_submission(exercise, submission.answers, sandbox=sandbox,
+                                        stop=stop, zygotes=zygotes)
         except Interrupted:
             raise
         except Exception as exc:  # noqa: BLE001 - our failure: flag it, go on with the batch
             result = build_result(exercise, submission, None, fingerprint=key,
-                                  sandbox_mode=sandbox.mode, source_name=source_name)
+                                  sandbox_mode=mode, source_name=source_name)
             result.status, result.needs_review = "sandbox error", True
             result.problem = f"the grader failed: {type(exc).__name__}: {exc}"
             result.review.append(result.problem)
             return result  # not stored: the next run tries again
     result = build_result(exercise, submission, report, fingerprint=key,
-                          sandbox_mode=sandbox.mode, source_name=source_name)
+                          sandbox_mode=mode, source_name=source_name)
     if result.status != "sandbox error":
         write_result(out_dir, result, test_parts(exercise))
     return result

@@ -24,6 +24,7 @@ from mlops_course.course.autograde.sandbox import (
     Sandbox,
     StepFailure,
 )
+from mlops_course.course.autograde.warm import SPAWN_TIMEOUT_S, Warm, WarmZygotes
 from mlops_course.course.exercises import Exercise, GradedTest
 
 STATUSES = ("pass", "fail", "error", "timeout", "out of memory", "crashed")
@@ -97,7 +98,8 @@ def verify(test: GradedTest, observed: Any) -> tuple[str, str]:
 
 def run_submission(exercise: Exercise, answers: dict[str, str], *,
                    sandbox: Sandbox | None = None,
-                   stop: threading.Event | None = None) -> RunReport:
+                   stop: threading.Event | None = None,
+                   zygotes: WarmZygotes | None = None) -> RunReport:
     """Run the template's setup cells, ``answers`` and every probe in the sandbox.
 
     Public tests run first; the hidden tests' probes are sent to the sandbox only when
@@ -117,6 +119,10 @@ def run_submission(exercise: Exercise, answers: dict[str, str], *,
     stop:
         When set (the batch was interrupted), the run ends after the current step and
         raises :class:`Interrupted`.
+    zygotes:
+        Warm zygotes to reuse (see :mod:`mlops_course.course.autograde.warm`): the run
+        takes this thread's one if it ran the same setup, and gives it back when the
+        submission ended cleanly; None starts a fresh sandbox for this submission.
     """
     sandbox = sandbox or Sandbox.detect()
     limits = sandbox.limits
@@ -127,15 +133,20 @@ def run_submission(exercise: Exercise, answers: dict[str, str], *,
     run = _Run(sandbox, cells, first_answer, report, stop,
                time.monotonic() + limits.timeout_s)
     run.tests = len(exercise.tests)
+    if zygotes is not None and WarmZygotes.reusable(sandbox):
+        run.zygotes = zygotes
+        run.key = (exercise.name, tuple(cells[:first_answer]), sandbox.mode, limits)
     started = time.monotonic()
+    ended = False
     try:
         for hidden in (False, True):
             probes = [(t.grade_id, t.probe_source) for t in exercise.tests
                       if t.hidden == hidden]
             if probes:
                 run.phase(probes, record_cells=not hidden)
+        ended = True
     finally:
-        run.close()
+        run.close(reuse=ended)
     report.cells = [run.cell_results.get(i, StepResult(label, "timeout",
                                                        "not run: no time left"))
                     for i, (label, _) in enumerate(cells)]
@@ -163,12 +174,30 @@ class _Run:
         self.cell_results: dict[int, StepResult] = {}
         self.skipped: set[int] = set()
         self.tests = 0
+        self.zygotes: WarmZygotes | None = None
+        self.key: Any = None
+        self.warm: Warm | None = None
 
     # -- the zygote
     def _start(self) -> bool:
-        """A fresh sandbox whose zygote ran the template's leading setup cells."""
+        """A fresh sandbox whose zygote ran the template's leading setup cells (with warm
+        zygotes: this thread's warm one, else a fresh one; then the submission's zygote
+        forked from it)."""
         self.close()
         self.report.launches += 1
+        if self.zygotes is not None:
+            warm = self.zygotes.take(self.key)
+            if warm is not None:
+                began = time.monotonic()
+                self.context, self.worker, self.warm = warm.context, warm.worker, warm
+                if self.worker.spawn(min(self.deadline, began + SPAWN_TIMEOUT_S)) is None:
+                    self.zygotes.count()
+                    self.report.startup_s += time.monotonic() - began
+                    for index, result in warm.setup.items():
+                        self.cell_results.setdefault(index, result)
+                    return True
+                self.zygotes.replaced += 1
+                self.close()  # dead or not clean: a fresh sandbox, nothing was run in it
         self.context = self.sandbox.start()
         self.worker = self.context.__enter__()
         launched = time.monotonic()
@@ -180,17 +209,40 @@ class _Run:
             self.close()
             return False
         self.report.startup_s += time.monotonic() - launched
+        setup = {}
         for index in range(self.first_answer):
             label, source = self.cells[index]
             result = self._step({"op": "cell", "label": label, "source": source}, label,
                                 self.limits.timeout_s)
             self.cell_results.setdefault(index, result)
+            setup[index] = result
             if self.worker.popen.poll() is not None:
                 self.close()
                 return False
+        if self.zygotes is not None:
+            self.warm = Warm(self.key, self.context, self.worker, setup)
+            problem = self.worker.spawn(min(self.deadline, time.monotonic() + SPAWN_TIMEOUT_S))
+            if problem is not None:
+                self.report.sandbox_error = f"no submission zygote: {problem}"
+                self.close()
+                return False
+            self.zygotes.count()
         return True
 
-    def close(self) -> None:
+    def close(self, reuse: bool = False) -> None:
+        """Kill the sandbox, or (``reuse``: the submission is done) end the submission's
+        zygote and give the warm one back for the next submission."""
+        if (reuse and self.warm is not None and self.zygotes is not None
+                and self.worker is not None and self.worker.popen.poll() is None):
+            clean = self.worker.end_spawn(time.monotonic() + 5.0)
+            self.report.stray_lines += self.worker.stray_lines
+            if clean:
+                self.warm.uses += 1
+                self.zygotes.give_back(self.warm)
+                self.context = self.worker = self.warm = None
+                return
+            self.worker.stray_lines = 0
+        self.warm = None
         if self.context is not None:
             if self.worker is not None:
                 if self.worker.popen.poll() is None:  # every result is in: no goodbyes

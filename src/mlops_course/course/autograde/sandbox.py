@@ -343,6 +343,7 @@ class WorkerProcess:
     stray_bytes: int = 0
     stray_lines: int = 0
     child_token: str | None = None  # the fork whose child serves steps now
+    spawn_token: str | None = None  # the spawn whose submission zygote serves steps now
     _buffer: bytearray = field(default_factory=bytearray)
     _eof: bool = False
     _oom_before: int = 0
@@ -407,6 +408,11 @@ class WorkerProcess:
                         and "ended" in record):  # the zygote: the child died or left
                     self.child_token = None
                     return {"ended": record["ended"]}
+                if (self.spawn_token is not None and record.get("token") == self.spawn_token
+                        and "ended" in record):  # the warm zygote: the submission's died
+                    self.spawn_token = self.child_token = None
+                    self.kill()  # as if the zygote had died: a fresh sandbox goes on
+                    return {"ended": record["ended"]}
             self.stray_lines += 1
             self.stray_bytes += len(line)
             if self.stray_bytes > MAX_NOISE_BYTES:
@@ -459,6 +465,45 @@ class WorkerProcess:
             return False
         self.child_token = token
         return True
+
+    # -- a warm zygote's submissions
+    def spawn(self, deadline: float) -> str | None:
+        """Ask a warm zygote (setup cells done, no probes) to check that nothing of the
+        last submission is left and to fork the zygote of the next one; None when it did,
+        else why not (the caller then starts a fresh sandbox)."""
+        token = os.urandom(12).hex()
+        try:
+            if not self._send({"op": "spawn", "token": token}, deadline):
+                return "the warm zygote is gone"
+            record = self._receive(token, deadline)
+        except (TimeoutError, _Flood):
+            return "the warm zygote did not answer"
+        if record is None:
+            return "the warm zygote ended"
+        if record.get("status") != "ok":
+            return str(record.get("error", "refused"))[:500]
+        self.spawn_token = token
+        self.stray_bytes = self.stray_lines = 0  # counted per submission from here
+        with contextlib.suppress(OSError):  # crash messages show this submission's output
+            os.truncate(self.run_dir / "output.log", 0)
+        return None
+
+    def end_spawn(self, deadline: float) -> bool:
+        """End the submission's zygote (and its child); True when it exited cleanly and the
+        warm zygote is waiting for the next spawn, else False and the sandbox is killed."""
+        if self.spawn_token is None or not self.end_child(deadline):
+            self.kill()
+            return False
+        token, self.spawn_token = self.spawn_token, None
+        try:
+            record = self._receive(token, deadline) if self._send({"op": "bye"}, deadline) \
+                else None
+        except (TimeoutError, _Flood, OSError):
+            record = None
+        if record is not None and record.get("ended") == 0 and self.popen.poll() is None:
+            return True
+        self.kill()
+        return False
 
     def end_child(self, deadline: float) -> bool:
         """Let the current child exit and wait for the zygote to see it; False (and the

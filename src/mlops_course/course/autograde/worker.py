@@ -53,6 +53,7 @@ import math  # noqa: E402
 import os  # noqa: E402
 import resource  # noqa: E402
 import signal  # noqa: E402
+import stat  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 import types  # noqa: E402
@@ -175,6 +176,10 @@ class _State:
     scratch: dict[str, set[str]] | None = None  # entries the template's setup left
     fds: tuple[int, int] = (-1, -1)
     writer: Any = None
+    warm_pid = 0  # in a submission's zygote: the pid of the warm zygote it was forked from
+    used = False  # the warm zygote got probes or forked: it may no longer spawn
+    spawned = False  # this warm zygote has spawned: from now on it takes only spawns
+    baseline: dict[str, Any] | None = None  # the warm zygote's state, checked before a spawn
 
 
 _WATCHED_FUNCTIONS = ("plain", "_run_step", "_integrity", "_watched", "_short_error", "_send",
@@ -287,8 +292,7 @@ def _fork(message: dict[str, Any], pidns: bool) -> bool:
     """Zygote: start a child for one attempt, wait for it, report how it ended.
     True in the child (which goes on serving steps), False in the zygote."""
     if pidns:  # nothing an earlier child started may meet this one
-        with contextlib.suppress(OSError):
-            os.kill(-1, signal.SIGKILL)
+        _kill_others()
         _clean_scratch()
     gc.freeze()  # the template's objects stay shared: the child's collector never copies them
     child = os.fork()
@@ -306,6 +310,27 @@ def _fork(message: dict[str, Any], pidns: bool) -> bool:
         break
     code = -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
     _send({"token": message["token"], "ended": code})
+    return False
+
+
+def _kill_others() -> bool:
+    """SIGKILL every process of the PID namespace but init, this one and the warm zygote
+    above it (a submission's zygote spares it), until none is left; False if some stay."""
+    spare = {1, os.getpid(), _State.warm_pid}
+    if _State.warm_pid == 0:  # the top zygote: kill(-1) spares only init and itself
+        with contextlib.suppress(OSError):
+            os.kill(-1, signal.SIGKILL)
+    for _ in range(500):
+        others = [int(e) for e in os.listdir("/proc") if e.isdigit() and int(e) not in spare]
+        if not others:
+            return True
+        for pid in others:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(ChildProcessError, OSError):
+            while os.waitpid(-1, os.WNOHANG)[0] > 0:  # our own children: reap them
+                pass
+        time.sleep(0.002)
     return False
 
 
@@ -329,6 +354,124 @@ def _clean_scratch() -> None:
                         os.unlink(path)
 
 
+def _spawn(message: dict[str, Any]) -> None:
+    """Warm zygote: check that nothing of the last submission is left (processes, files,
+    IPC objects, changes to this process made from outside), then fork the zygote of the
+    next submission and wait for it. Anything it cannot restore ends this process, and
+    the grader starts a fresh sandbox instead."""
+    problems = _reset_for_next()
+    if problems:
+        _send({"token": message["token"], "status": "error",
+               "error": "not clean: " + "; ".join(problems)[:500]})
+        os._exit(3)
+    gc.freeze()
+    child = os.fork()
+    if child == 0:
+        _State.warm_pid, _State.spawned = os.getppid(), False
+        _send({"token": message["token"], "status": "ok", "pid": os.getpid()})
+        return
+    _State.spawned = True
+    while True:
+        try:
+            _, status = os.waitpid(child, 0)
+        except InterruptedError:
+            continue
+        except ChildProcessError:
+            status = 0
+        break
+    code = -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+    _send({"token": message["token"], "ended": code})
+
+
+_IPC = (("shm", 31), ("sem", 66), ("msg", 71))  # /proc/sysvipc/NAME, NAMEctl syscall
+
+
+def _remove_ipc() -> list[str]:
+    """Remove every System V shared memory segment, semaphore set and message queue
+    (the namespace's own: nothing else exists in it); what cannot be removed."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    left = []
+    for name, number in _IPC:
+        path = f"/proc/sysvipc/{name}"
+        try:
+            for line in _lines(path)[1:]:
+                ident = int(line.split()[1])
+                if name == "sem":
+                    libc.syscall(number, ident, 0, 0, 0)  # semctl(id, 0, IPC_RMID)
+                else:
+                    libc.syscall(number, ident, 0, 0)  # shmctl/msgctl(id, IPC_RMID, NULL)
+            if _lines(path)[1:]:
+                left.append(f"System V {name} objects")
+        except (OSError, ValueError, IndexError):
+            left.append(f"could not read {path}")
+    return left
+
+
+def _lines(path: str) -> list[str]:
+    with open(path) as handle:
+        return handle.read().splitlines()
+
+
+def _process_state() -> dict[str, Any]:
+    """What another process of the same user could change about this one."""
+    state: dict[str, Any] = {f"rlimit {name}": resource.getrlimit(getattr(resource, name))
+                             for name in dir(resource) if name.startswith("RLIMIT_")}
+    state["priority"] = os.getpriority(os.PRIO_PROCESS, 0)
+    state["scheduler"] = os.sched_getscheduler(0)
+    state["affinity"] = sorted(os.sched_getaffinity(0))
+    state["io priority"] = ctypes.CDLL(None).syscall(252, 1, 0)  # ioprio_get(PROCESS, self)
+    return state
+
+
+def _tree_state() -> dict[str, tuple[int, ...]]:
+    """Every entry the template's setup left in the scratch folders, with what a change of
+    content, mode, owner, name or time would change (ctime cannot be set back)."""
+    found: dict[str, tuple[int, ...]] = {}
+    for folder, kept in (_State.scratch or {}).items():
+        info = os.lstat(folder)
+        found[folder] = (info.st_ino, info.st_mode, info.st_uid)
+        stack = [os.path.join(folder, name) for name in kept]
+        while stack and len(found) < 10_000:
+            path = stack.pop()
+            try:
+                info = os.lstat(path)
+            except OSError:
+                found[path] = (-1,)
+                continue
+            if stat.S_ISDIR(info.st_mode):  # its entries are listed one by one instead
+                found[path] = (info.st_ino, info.st_mode, info.st_uid)
+                try:
+                    stack += [os.path.join(path, n) for n in os.listdir(path)]
+                except OSError:
+                    found[path] = (-2,)
+            else:
+                found[path] = (info.st_ino, info.st_mode, info.st_uid, info.st_size,
+                               info.st_mtime_ns, info.st_ctime_ns, info.st_nlink)
+    return found
+
+
+def _reset_for_next() -> list[str]:
+    """Warm zygote, before each submission: kill, clean, compare with the state taken
+    before the first submission; the list of what differs (empty: clean)."""
+    problems = []
+    try:
+        if not _kill_others():
+            problems.append("processes survived SIGKILL")
+        _clean_scratch()
+        problems += _remove_ipc()
+        now = {"process": _process_state(), "files": _tree_state()}
+        if _State.baseline is None:
+            _State.baseline = now
+        for part in ("process", "files"):
+            changed = sorted(k for k in set(now[part]) | set(_State.baseline[part])
+                             if now[part].get(k) != _State.baseline[part].get(k))
+            if changed:
+                problems.append(f"changed {part}: {', '.join(changed[:5])}")
+    except BaseException as exc:  # noqa: BLE001 - a check that fails is a failed check
+        problems.append(f"the check failed: {type(exc).__name__}: {exc}")
+    return problems
+
+
 def _serve(reader: Any, namespace: dict[str, Any], pidns: bool) -> None:
     # bound here, before any student code: rebinding the module's names changes nothing
     run_step, check, send = _run_step, _integrity, _send
@@ -339,6 +482,7 @@ def _serve(reader: Any, namespace: dict[str, Any], pidns: bool) -> None:
             return
         token = message.get("token")
         if _State.role == "zygote" and op == "probes":
+            _State.used = _State.used or _State.warm_pid == 0
             try:
                 _State.probes = {gid: compile(src, f"<probe {gid}>", "exec")
                                  for gid, src in message["sources"].items()}
@@ -348,7 +492,14 @@ def _serve(reader: Any, namespace: dict[str, Any], pidns: bool) -> None:
                 _send({"token": token, "status": "error", "error": f"probe: {exc}"})
             continue
         if _State.role == "zygote" and op == "fork":
+            _State.used = True
             _fork(message, pidns)
+            continue
+        if _State.spawned and op not in ("spawn", "bye"):
+            os._exit(4)  # a warm zygote takes nothing but spawns: a broken run, start afresh
+        if (_State.role == "zygote" and op == "spawn" and pidns and not _State.used
+                and _State.warm_pid == 0):
+            _spawn(message)  # returns in both: the submission's zygote serves its steps
             continue
         if op not in ("cell", "probe") or (op == "probe" and _State.role != "child"):
             _send({"token": token, "status": "error", "error": f"{op!r} is not a step here"})

@@ -1,0 +1,115 @@
+"""Grade on a Dask cluster: ``mlops-course grade 01 DIR --out OUT --scheduler ADDRESS``.
+
+The batch runs as it does locally (reading, resuming, feedback and the gradebook stay
+on this machine, in :func:`~mlops_course.course.autograde.batch.grade_folder`); only
+:func:`~mlops_course.course.autograde.core.run_submission` moves: one Dask task per
+submission carries the exercise's name, the limits and the answer cells read from the
+submission, and the worker that takes it runs them in its own machine's strongest
+sandbox, with its warm zygotes, and returns the run's report. A worker checks that its
+copy of the exercise is the one this machine grades (the same fingerprint as the
+gradebook's), else the task fails and the submission is marked ``sandbox error``.
+
+Start a cluster on the grading machines (as root for the full sandbox), e.g.::
+
+    dask scheduler --host 10.0.0.1                       # on one machine
+    dask worker tcp://10.0.0.1:8786 --nthreads 2 --no-nanny   # on each grading machine
+
+Each worker thread is one job: it holds one warm sandbox at a time.
+"""
+
+from __future__ import annotations
+
+import atexit
+import threading
+
+from mlops_course.course.autograde.core import RunReport, run_submission
+from mlops_course.course.autograde.gradebook import fingerprint
+from mlops_course.course.autograde.sandbox import Limits, Sandbox
+from mlops_course.course.autograde.warm import WarmZygotes
+from mlops_course.course.exercises import Exercise, load_exercise
+from mlops_course.errors import MlopsCourseError
+
+CONNECT_TIMEOUT_S = 30
+
+
+class Cluster:
+    """A connection to a Dask scheduler that grades one exercise's submissions."""
+
+    def __init__(self, address: str, exercise: Exercise, limits: Limits, key: str, *,
+                 warm: bool = True) -> None:
+        try:
+            from distributed import Client
+        except ImportError as exc:  # pragma: no cover - installed with the course
+            raise MlopsCourseError("--scheduler needs dask.distributed: pip install "
+                                   "'dask[distributed]'") from exc
+        try:
+            self.client = Client(address, timeout=CONNECT_TIMEOUT_S, set_as_default=False)
+        except OSError as exc:
+            raise MlopsCourseError(
+                f"Could not reach the Dask scheduler at {address} within "
+                f"{CONNECT_TIMEOUT_S} s ({exc}). Fix: start one with `dask scheduler` and "
+                "pass the address it prints (tcp://HOST:8786)") from exc
+        threads = sum(self.client.nthreads().values())
+        if not threads:
+            self.client.close()
+            raise MlopsCourseError(f"The Dask scheduler at {address} has no workers. Fix: "
+                                   f"start some with `dask worker {address} --no-nanny`")
+        self.jobs = threads
+        self.exercise, self.limits, self.key, self.warm = exercise.name, limits, key, warm
+
+    def run(self, answers: dict[str, str]) -> tuple[RunReport, str]:
+        """Grade one submission's answers on a worker: (its run's report, sandbox mode)."""
+        future = self.client.submit(grade_task, self.exercise, answers, self.limits,
+                                    self.key, self.warm, pure=False)
+        try:
+            return future.result()
+        finally:
+            future.release()
+
+    def __enter__(self) -> Cluster:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.client.close()
+
+
+# ------------------------------------------------------------------- on the worker
+
+_LOCK = threading.Lock()
+_ZYGOTES: list[WarmZygotes] = []
+_EXERCISES: dict[str, Exercise] = {}
+
+
+def _zygotes() -> WarmZygotes:
+    with _LOCK:
+        if not _ZYGOTES:
+            _ZYGOTES.append(WarmZygotes())
+            atexit.register(_ZYGOTES[0].close)
+        return _ZYGOTES[0]
+
+
+def grade_task(name: str, answers: dict[str, str], limits: Limits, key: str,
+               warm: bool = True) -> tuple[RunReport, str]:
+    """The Dask task: run one submission in this machine's sandbox."""
+    with _LOCK:
+        if name not in _EXERCISES:
+            _EXERCISES[name] = load_exercise(name)
+        exercise = _EXERCISES[name]
+    if fingerprint(exercise, limits) != key:
+        raise MlopsCourseError(f"this worker's copy of {name} differs from the grader's "
+                               "(another version of the course?): update it and grade again")
+    sandbox = Sandbox.detect(limits).with_limits(limits)
+    report = run_submission(exercise, answers, sandbox=sandbox,
+                            zygotes=_zygotes() if warm else None)
+    return report, sandbox.mode
+
+
+def close_worker_sandboxes() -> None:
+    """Kill this process's warm sandboxes (also done at exit)."""
+    with _LOCK:
+        held = list(_ZYGOTES)
+    for zygotes in held:
+        zygotes.close()
+
+
+__all__ = ["Cluster", "close_worker_sandboxes", "grade_task"]
