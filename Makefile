@@ -72,7 +72,8 @@ exercises: setup ## generate the student notebooks in exercises/ from solutions/
 
 grade: data ## grade a folder of submissions: make grade EXERCISE=01 SUBMISSIONS=dir OUT=dir
 	@$(COURSE) grade $(EXERCISE) $(SUBMISSIONS) --out $(OUT) $(if $(JOBS),--jobs $(JOBS),) \
-		$(if $(TIMEOUT),--timeout $(TIMEOUT),) $(if $(MEMORY_MB),--memory-mb $(MEMORY_MB),)
+		$(if $(TIMEOUT),--timeout $(TIMEOUT),) $(if $(MEMORY_MB),--memory-mb $(MEMORY_MB),) \
+		$(if $(SCHEDULER),--scheduler $(SCHEDULER),)
 
 release: setup ## write the student edition, without solutions: make release OUT=dir
 	@$(COURSE) release $(or $(OUT),build/student-edition)

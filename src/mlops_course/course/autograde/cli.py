@@ -34,6 +34,10 @@ def add_commands(commands: Any) -> None:
                        help="address space per process in MB (default 2048)")
     grade.add_argument("--max-submission-mb", type=_positive(float), default=20.0,
                        help="larger submission files are not read (default 20)")
+    grade.add_argument("--scheduler", metavar="ADDRESS", default=None,
+                       help="grade on a Dask cluster: the scheduler's address, e.g. "
+                            "tcp://10.0.0.1:8786 (each worker grades in its own sandbox; "
+                            "the gradebook is written here, as in a local run)")
     grade.add_argument("--no-progress", action="store_true", help="no progress bar")
     grade.set_defaults(func=_grade)
 
@@ -79,6 +83,7 @@ def _grade(args: argparse.Namespace) -> int:
         raise MlopsCourseError(str(exc)) from exc
     report = grade_folder(_resolve_exercise(args.exercise), args.submissions, args.out,
                           jobs=args.jobs, limits=limits, progress=not args.no_progress,
-                          max_submission_bytes=int(args.max_submission_mb * 1e6))
+                          max_submission_bytes=int(args.max_submission_mb * 1e6),
+                          scheduler=args.scheduler)
     print(summarize(report))
     return 0
