@@ -4,6 +4,7 @@ step protocol, the ``grade`` command. The full corpus lives in tests/grading/.""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import nbformat
@@ -18,12 +19,14 @@ from mlops_course.course.autograde.gradebook import (
     feedback_markdown,
     gradebook_csv,
 )
+from mlops_course.course.autograde.sandbox import StepFailure
 from mlops_course.course.autograde.submissions import (
     SubmissionFile,
     find_submissions,
     match_answers,
     read_submission,
 )
+from mlops_course.course.autograde.warm import WarmZygotes
 from mlops_course.course.autograde.worker import plain
 from mlops_course.course.exercises import load_exercise
 
@@ -318,3 +321,58 @@ def test_grade_command_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert rows[2].startswith("model,8,8,ok,yes,")
     assert sorted(p.name for p in out.iterdir()) == [
         "broken.json", "broken.md", "grades.csv", "model.json", "model.md"]
+
+
+# ------------------------------------------------------------ warm zygotes (issue #14)
+
+def _corpus_attacks() -> tuple[str, str]:
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "grading" / "make_corpus.py"
+    spec = importlib.util.spec_from_file_location("make_corpus", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.WARM_LEAVE, module.WARM_SEEK
+
+
+def _pidns(sandbox: Sandbox) -> None:
+    if not WarmZygotes.reusable(sandbox):
+        pytest.skip(f"warm zygotes need a PID namespace; here: {sandbox.describe()}")
+
+
+def test_a_warm_sandbox_is_reused_and_passes_nothing_on(tiny, sandbox: Sandbox) -> None:  # noqa: ANN001
+    """Submission A leaves files in /tmp, /dev/shm and its folder, System V shared memory,
+    a semaphore set and a message queue, and a hiding process; B, graded next in the same
+    warm sandbox, finds none of them. When A also renices and limits the warm zygote,
+    that zygote is replaced by a fresh one, and B still finds nothing."""
+    _pidns(sandbox)
+    leave, seek = _corpus_attacks()
+    polite = leave.replace("for pid in ABOVE:", "for pid in []:")
+    add = tiny.answers["add"]
+
+    def graded(code: str, zygotes: WarmZygotes) -> list[str]:
+        report = run_submission(tiny, {"add": code + "\n\n" + add, "mul": tiny.answers["mul"]},
+                                sandbox=sandbox, zygotes=zygotes)
+        return [f"{o.status} {o.message}" for o in outcomes_from_report(tiny, report)]
+
+    with WarmZygotes() as zygotes:
+        assert graded(polite, zygotes) == ["pass "] * 3
+        assert graded(seek, zygotes) == ["pass "] * 3  # nothing of A's left
+        assert (zygotes.spawned, zygotes.replaced) == (2, 0)  # one sandbox, cleaned
+        assert graded(leave, zygotes) == ["pass "] * 3
+        assert graded(seek, zygotes) == ["pass "] * 3
+        assert (zygotes.spawned, zygotes.replaced) == (4, 1)  # reniced zygote: replaced
+
+
+def test_a_warm_zygote_takes_nothing_but_spawns(sandbox: Sandbox) -> None:
+    """After its first spawn a warm zygote ends at any other message, so that no answer
+    or probe meant for a submission's process ever stays in its memory."""
+    _pidns(sandbox)
+    with sandbox.start() as worker:
+        deadline = time.monotonic() + 30
+        assert worker.wait_ready(deadline)
+        assert worker.spawn(deadline) is None
+        assert worker.end_spawn(deadline)
+        answer = worker.step({"op": "cell", "label": "answer add", "source": "x = 1"}, 5.0,
+                             deadline)
+        assert isinstance(answer, StepFailure) and "exit code 4" in answer.message

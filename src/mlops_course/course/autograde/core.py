@@ -198,6 +198,7 @@ class _Run:
                     return True
                 self.zygotes.replaced += 1
                 self.close()  # dead or not clean: a fresh sandbox, nothing was run in it
+                self.deadline += time.monotonic() - began  # not this submission's time
         self.context = self.sandbox.start()
         self.worker = self.context.__enter__()
         launched = time.monotonic()

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 MAX_USES = 500  # submissions per warm zygote, then a fresh one (its CPU-time limit grows)
-SPAWN_TIMEOUT_S = 10.0  # a warm zygote that does not spawn in this time is replaced
+SPAWN_TIMEOUT_S = 5.0  # a warm zygote that does not spawn in this time is replaced
 
 
 @dataclass
