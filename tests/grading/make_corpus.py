@@ -341,10 +341,82 @@ def hardened() -> None:
         "    return pd.DataFrame([{c: payload.get(c) for c in columns}], columns=columns)\n")}))
 
 
+# what a submission can leave in a warm sandbox (reused for the next submission of the
+# same job): files, System V IPC objects, a process that hides, and changes it makes to
+# the warm zygote above it (a lower priority, a lower limit, stopped)
+WARM_LEAVE = '''import ctypes
+import os
+import resource
+import signal
+import time
+
+libc = ctypes.CDLL(None, use_errno=True)
+for folder in ('/tmp', '/dev/shm', '.'):
+    with open(f'{folder}/x_warm_left', 'w') as handle:
+        handle.write('left by an earlier submission')
+IPC = [libc.shmget(0x57524D31, 4096, 0o1666), libc.semget(0x57524D32, 1, 0o1666),
+       libc.msgget(0x57524D33, 0o1666)]
+
+
+def parent_of(pid):
+    with open(f'/proc/{pid}/stat') as handle:
+        return int(handle.read().rsplit(')', 1)[1].split()[1])
+
+
+ABOVE = [parent_of(os.getpid())]
+ABOVE.append(parent_of(ABOVE[0]))
+for pid in ABOVE:
+    for change in (lambda: os.setpriority(os.PRIO_PROCESS, pid, 10),
+                   lambda: resource.prlimit(pid, resource.RLIMIT_NOFILE, (64, 64))):
+        try:
+            change()
+        except OSError:
+            pass
+if os.fork() == 0:  # a process that hides: its own session, deaf to polite signals
+    os.setsid()
+    for number in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+        signal.signal(number, signal.SIG_IGN)
+    time.sleep(3600)
+    os._exit(0)
+'''
+
+WARM_SEEK = '''import os
+import resource
+
+
+def parent_of(pid):
+    with open(f'/proc/{pid}/stat') as handle:
+        return int(handle.read().rsplit(')', 1)[1].split()[1])
+
+
+MINE = {1, os.getpid(), os.getppid(), parent_of(os.getppid())}
+LEFT = [f'{folder}/{name}' for folder in ('/tmp', '/dev/shm', '.')
+        for name in os.listdir(folder) if name.startswith('x_warm')]
+for kind in ('shm', 'sem', 'msg'):
+    with open(f'/proc/sysvipc/{kind}') as handle:
+        LEFT += [f'{kind} {line.split()[0]}' for line in handle.read().splitlines()[1:]]
+LEFT += [f'process {pid}' for pid in os.listdir('/proc') if pid.isdigit()
+         and int(pid) not in MINE]
+LEFT += [f'nice {os.getpriority(os.PRIO_PROCESS, 0)}'] * (os.getpriority(os.PRIO_PROCESS, 0) != 0)
+LEFT += [f'NOFILE {resource.getrlimit(resource.RLIMIT_NOFILE)}'] * (
+    resource.getrlimit(resource.RLIMIT_NOFILE) != (256, 256))
+assert not LEFT, f'left by an earlier submission: {LEFT}'
+'''
+
+
+def warm() -> None:
+    """Pairs graded one after the other in one job: the first leaves, the second looks."""
+    # 8/8: leaves files, IPC objects, a hiding process, a reniced and limited zygote
+    write("x_warm_1_leave.py", notebook({**FULL, "rmse_usd": WARM_LEAVE + "\n\n" + RMSE}))
+    # 8/8 only if nothing of any earlier submission is there
+    write("x_warm_2_seek.py", notebook({**FULL, "rmse_usd": WARM_SEEK + "\n\n" + RMSE}))
+
+
 def main() -> int:
     honest()
     hostile()
     hardened()
+    warm()
     print(f"wrote {len(list(OUT.iterdir()))} submissions to {OUT}")
     return 0
 
