@@ -29,7 +29,8 @@ TOP_LEVEL_FILES = ("pyproject.toml", "constraints.txt", "environment.yml", "jupy
                    ".gitignore", "dvc.yaml", "dvc.lock", "params.yaml", ".dvcignore",
                    ".dvc/config", ".dvc/.gitignore", ".pre-commit-config.yaml",
                    ".github/workflows/ci.yml", ".github/workflows/nightly.yml",
-                   ".github/workflows/continuous-training.yml")
+                   ".github/workflows/continuous-training.yml",
+                   "Dockerfile", ".dockerignore", "compose.yaml")  # lesson 3's image
 # the tests a student can run: lessons in fast and full mode, stored outputs (nbval), and
 # the tests of feature code, data and model behaviour that lesson 10 runs and explains
 STUDENT_TESTS = ("tests/conftest.py", "tests/lessons/test_notebooks.py",
