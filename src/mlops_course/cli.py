@@ -13,6 +13,7 @@
     mlops-course lab [--setup-only] [ARGS]     JupyterLab on the course
     mlops-course release OUT                   write the student edition (no solutions)
     mlops-course audit [--rows N] [--full]     the ML Test Score of the system (lesson 10)
+    mlops-course image base|build              the service's container image (lesson 3)
     mlops-course assignment starter NAME OUT   an assignment's starter repository
     mlops-course check-project NAME REPO       an assignment's automated rubric items
 """
@@ -296,6 +297,7 @@ def build_parser() -> argparse.ArgumentParser:
     release.add_argument("out", help="the folder to write (new, empty, or an earlier edition)")
     release.set_defaults(func=_release)
 
+    from mlops_course.containers import add_commands as add_image_commands
     from mlops_course.course.assessment.cli import add_commands as add_assessment_commands
     from mlops_course.course.autograde.cli import add_commands as add_grade_commands
     from mlops_course.pipeline import add_commands as add_pipeline_commands
@@ -303,6 +305,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_grade_commands(commands)  # mlops-course grade ...
     add_assessment_commands(commands)  # mlops-course assignment ..., check-project
     add_pipeline_commands(commands)  # mlops-course pipeline prepare|train|evaluate (dvc.yaml)
+    add_image_commands(commands)  # mlops-course image base|build (lesson 3)
     return parser
 
 

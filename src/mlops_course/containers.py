@@ -821,3 +821,45 @@ def run_python(python: str | os.PathLike[str], code: str, *, timeout: float = 30
     return subprocess.run([str(python), "-c", code], capture_output=True, text=True,
                           timeout=timeout, env=env, cwd=config.project_root())
 
+
+
+# -- command line -------------------------------------------------------------------------
+
+def _image_base(args: Any) -> int:
+    engine = require_engine()
+    base = ensure_base_image(engine)
+    print(f"{base.tag}: {base.size_bytes / 1e6:.0f} MB, "
+          f"{'made' if base.created else 'already there'} ({base.seconds:.1f} s, {engine.name})")
+    wheel = fetch_demo_wheel()
+    print(f"lesson 3's second environment: {wheel or 'protobuf 7 wheel NOT fetched (offline?)'}")
+    return 0
+
+
+def _image_build(args: Any) -> int:
+    from mlops_course.service.bundle import export_bundle, resolve_model
+
+    engine = require_engine()
+    bundle = export_bundle(resolve_model(args.model, quiet=False))
+    build = build_service_image(engine, bundle, tag=args.tag, base=args.base)
+    print(f"{build.tag}: {build.size_bytes / 1e6:.0f} MB, built in {build.seconds:.1f} s "
+          f"({build.cached_steps} steps from the cache) with {engine.name} {engine.version}")
+    print(f"run it: {engine.name} run -d --name house-prices -p 127.0.0.1:8000:8000 "
+          f"{build.tag}   (then: curl http://127.0.0.1:8000/health; {engine.name} rm -f "
+          "house-prices)")
+    return 0
+
+
+def add_commands(commands: Any) -> None:
+    """``mlops-course image base|build``: the service's container image (lesson 3)."""
+    image = commands.add_parser("image", help="the service's container image (lesson 3)"
+                                ).add_subparsers(dest="image_command", required=True)
+    base = image.add_parser("base", help="make the base image once per machine (debootstrap, "
+                            "root, the Debian mirror) and fetch lesson 3's demo wheel")
+    base.set_defaults(func=_image_base)
+    build = image.add_parser("build", help="build the service's image (offline: wheels from "
+                             "this venv, the model bundle) with Podman or Docker")
+    build.add_argument("--tag", default=f"{IMAGE}:latest")
+    build.add_argument("--base", default=None, help="base image (default: the course's own; "
+                       f"with a registry: {OFFICIAL_BASE})")
+    build.add_argument("--model", default=None, help="as for `mlops-course serve`")
+    build.set_defaults(func=_image_build)
