@@ -7,7 +7,8 @@ grader's tests); students get the edition, e.g. as a repository of its own::
 
 It holds the lectures, the lesson notebooks (with their stored outputs), the exercises
 generated afresh from ``solutions/`` (stubs and public tests only), the package, the
-DVC pipeline of lesson 4, the tests that need no solution, a student README
+DVC pipeline of lesson 4, the tests that need no solution, the assessment's briefs, rubrics,
+starters and viva guide (never its reference solutions or viva answers), a student README
 (``edition/README.md``) and a Makefile without the instructor targets (``make lessons``,
 ``make lab`` and ``make test`` work). Nothing else is copied: the files come from an
 allow-list, never from "everything but". Before it finishes, the release scans every file
@@ -115,6 +116,11 @@ def public_text() -> PublicText:
     for name in list_exercises():
         for cell in student_notebook(load_exercise(name)).cells:
             taught.update(_stripped(cell.source))
+    from mlops_course.course.assessment.edition import student_files
+
+    for relative, text in student_files().items():  # briefs, rubrics, starters
+        text = text if text is not None else (root / relative).read_text("utf-8", "replace")
+        taught.update(_stripped(_searchable(root / relative, text)))
     package: set[str] = set()
     for path in (root / "src" / "mlops_course").rglob("*.py"):
         package.update(_stripped(path.read_text(encoding="utf-8")))
@@ -286,9 +292,13 @@ def build_student_edition(out: Path) -> Edition:
         for path in sorted(source.rglob("*") if source.is_dir() else [source]):
             if path.is_file() and "__pycache__" not in path.parts:
                 write(str(path.relative_to(root)))
+    from mlops_course.course.assessment.edition import assessment_secrets, student_files
+
+    for relative, text in student_files().items():  # never reference/ or the viva banks
+        write(relative, text)
     (out / MARKER).write_text("Written by `mlops-course release`; the next release replaces "
                               "everything here but .git/.\n", encoding="utf-8")
-    leaks = find_leaks(out, solution_secrets(), public_text())
+    leaks = find_leaks(out, solution_secrets() + assessment_secrets(), public_text())
     if leaks:
         raise ReleaseError("The student edition would give answers away; fix the sources "
                            f"and release again ({out} is incomplete):\n  " + "\n  ".join(leaks))
