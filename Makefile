@@ -65,6 +65,10 @@ lab: data ## open JupyterLab on the course (the .py lessons open as notebooks)
 outputs: data ## run lessons in full mode, store their outputs in notebooks/*.ipynb (LESSONS=01)
 	@$(COURSE) lessons outputs $(LESSONS)
 
+.PHONY: starter
+starter: setup ## an assignment's starter repository: make starter NAME=assignment-1 OUT=dir
+	@$(COURSE) assignment starter $(or $(NAME),assignment-1) $(or $(OUT),build/starter-$(or $(NAME),assignment-1))
+
 # >>> instructor edition only
 .PHONY: exercises grade release
 exercises: setup ## generate the student notebooks in exercises/ from solutions/ (keeps answers)
@@ -77,6 +81,10 @@ grade: data ## grade a folder of submissions: make grade EXERCISE=01 SUBMISSIONS
 
 release: setup ## write the student edition, without solutions: make release OUT=dir
 	@$(COURSE) release $(or $(OUT),build/student-edition)
+
+.PHONY: check-projects
+check-projects: setup ## check a folder of assignment repos: make check-projects NAME=major REPOS=dir OUT=dir
+	@$(COURSE) check-project $(or $(NAME),assignment-1) $(REPOS) --batch --out $(or $(OUT),build/checks)
 # <<< instructor edition only
 
 repro: data ## reproduce the project's DVC pipeline (prepare -> train -> evaluate)
