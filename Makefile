@@ -65,6 +65,11 @@ lab: data ## open JupyterLab on the course (the .py lessons open as notebooks)
 outputs: data ## run lessons in full mode, store their outputs in notebooks/*.ipynb (LESSONS=01)
 	@$(COURSE) lessons outputs $(LESSONS)
 
+.PHONY: book
+book: data ## the course book -> build/book/index.html (runs `make lessons` first if never run)
+	@test -f build/lessons/summary.json || $(MAKE) --no-print-directory lessons
+	@$(COURSE) book
+
 .PHONY: starter
 starter: setup ## an assignment's starter repository: make starter NAME=assignment-1 OUT=dir
 	@$(COURSE) assignment starter $(or $(NAME),assignment-1) $(or $(OUT),build/starter-$(or $(NAME),assignment-1))

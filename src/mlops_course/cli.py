@@ -149,6 +149,18 @@ def _release(args: argparse.Namespace) -> int:
     return 0
 
 
+def _book(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from mlops_course.course.book import build_book
+
+    report = build_book(Path(args.out) if args.out else None,
+                        prefer="stored" if args.stored else "run")
+    print(report.format())
+    print(f"Open {report.out_dir / 'index.html'} in a browser (no server needed).")
+    return 0
+
+
 def _exercises_generate(args: argparse.Namespace) -> int:
     from mlops_course.course.exercises import (
         generate_exercises,
@@ -296,6 +308,13 @@ def build_parser() -> argparse.ArgumentParser:
                                   "no hidden tests, no grading corpus")
     release.add_argument("out", help="the folder to write (new, empty, or an earlier edition)")
     release.set_defaults(func=_release)
+
+    book = commands.add_parser("book", help="the course book: lectures, executed lessons, "
+                               "exercises and results as one offline website (Jupyter Book)")
+    book.add_argument("--out", default=None, help="the website's folder (default build/book)")
+    book.add_argument("--stored", action="store_true", help="show the outputs stored in "
+                      "notebooks/*.ipynb before those of the last `make lessons` run")
+    book.set_defaults(func=_book)
 
     from mlops_course.containers import add_commands as add_image_commands
     from mlops_course.course.assessment.cli import add_commands as add_assessment_commands
