@@ -1,0 +1,140 @@
+"""The assessment (issue #15): reference solutions score full automated marks, starters
+score near zero, broken repositories each cost only their own row, and the viva material
+is complete. Every repository runs in the checker's sandbox, from a temporary folder."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from mlops_course import config
+from mlops_course.course.assessment import (
+    ASSIGNMENTS,
+    Limits,
+    check_folder,
+    check_project,
+    load_rubric,
+    write_starter,
+)
+from mlops_course.course.assessment.runner import ProjectSandbox
+from mlops_course.course.assessment.viva import LEVELS, load_banks, render_bank, student_guide
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_reference_solution_scores_full_automated_marks(assignment: str, tmp_path: Path
+                                                        ) -> None:
+    repo = write_starter(assignment, tmp_path / "reference", reference=True)
+    before = subprocess.run(["git", "status", "--porcelain"], cwd=repo, capture_output=True,
+                            text=True, check=True).stdout
+    report = check_project(assignment, repo)
+    assert report.automated_points == report.automated_max, report.markdown()
+    assert report.status() == "full"
+    judged = [item for item in report.items if not item.automated]
+    assert judged and all(item.points is None for item in judged)  # left to the instructor
+    # the checker worked on a copy: the hand-in is exactly as it was
+    assert subprocess.run(["git", "status", "--porcelain"], cwd=repo, capture_output=True,
+                          text=True, check=True).stdout == before
+    assert not (repo / "dvc.lock").exists()
+
+
+def test_starters_score_near_zero(tmp_path: Path) -> None:
+    for assignment in ASSIGNMENTS:
+        repo = write_starter(assignment, tmp_path / assignment)
+        assert (repo / ".git").is_dir() and (repo / "data" / "diabetes.csv").is_file()
+        assert subprocess.run(["git", "status", "--porcelain"], cwd=repo, capture_output=True,
+                              text=True, check=True).stdout == ""  # one clean commit
+        report = check_project(assignment, repo)
+        assert report.automated_points <= 0.1 * report.automated_max, report.markdown()
+        assert not report.error
+        by_id = {item.id: item for item in report.items}
+        assert "no dvc.yaml" in by_id["repro"].message
+
+
+def _broken_repositories(folder: Path) -> None:
+    """One repository per way of being broken (major assignment: it has a service)."""
+    def repo(name: str, files: dict[str, str]) -> None:
+        for relative, text in files.items():
+            path = folder / name / relative
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+
+    dvc = {".dvc/config": "[core]\n    no_scm = true\n", ".dvc/.gitignore": "/cache\n/tmp\n",
+           "params.yaml": "train:\n  alpha: 1\n"}
+    repo("a_no_dvc_yaml", {"README.md": "my project\n"})
+    repo("b_failing_tests", {**dvc,
+                             "tests/test_model.py": "def test_model():\n    assert 1 == 2\n"})
+    repo("c_service_never_starts", {"serve.py": "import time\ntime.sleep(3600)\n"})
+    repo("d_endless_build", {**dvc, "dvc.yaml": "stages:\n  train:\n    cmd: 'python -c "
+                             "\"while True: pass\"'\n    outs:\n      - model.pkl\n"})
+    repo("e_hostile", {"tests/test_steal.py": (
+        "import pathlib, socket\n"
+        "def test_steal():\n"
+        f"    assert not list(pathlib.Path({str(config.project_root())!r}).joinpath("
+        "'assessment').iterdir())\n"
+        "    socket.create_connection(('1.1.1.1', 80), timeout=2)\n")})
+    (folder / "not_a_repo.txt").write_text("stray file: ignored by the batch\n")
+
+
+def test_broken_repositories_each_get_a_clear_row(tmp_path: Path) -> None:
+    _broken_repositories(tmp_path / "hand-ins")
+    limits = Limits(command_timeout_s=8, total_timeout_s=60)
+    reports = check_folder("major", tmp_path / "hand-ins", tmp_path / "out", limits)
+    rows = list(csv.DictReader((tmp_path / "out" / "class.csv").open()))
+    assert [r["student"] for r in rows] == ["a_no_dvc_yaml", "b_failing_tests",
+                                            "c_service_never_starts", "d_endless_build",
+                                            "e_hostile"]
+    items = {r.student: {i.id: i for i in r.items} for r in reports}
+    assert "no dvc.yaml" in items["a_no_dvc_yaml"]["repro"].message
+    assert "no serve.py" in items["a_no_dvc_yaml"]["service_contract"].message
+    assert "exited with status 1" in items["b_failing_tests"]["tests"].message
+    assert "test_model" in items["b_failing_tests"]["tests"].message
+    assert "never answered" in items["c_service_never_starts"]["service_contract"].message
+    assert "stopped after" in items["d_endless_build"]["repro"].message
+    assert items["e_hostile"]["tests"].points == 0  # the sandbox hid the course, cut the net
+    for report in reports:
+        assert report.automated_points < report.automated_max / 4
+        assert (tmp_path / "out" / report.student / "report.md").is_file()
+        assert json.loads((tmp_path / "out" / report.student / "report.json").read_text())
+    assert float(rows[1]["tests (/6)"]) == 0 and rows[1]["viva"] == ""
+
+
+def test_sandbox_isolates_the_repository(tmp_path: Path) -> None:
+    (tmp_path / "repo").mkdir()
+    with ProjectSandbox(tmp_path / "repo", Limits(command_timeout_s=20)) as box:
+        if box.mode != "namespaces":
+            reason = "the full sandbox needs root and unshare; here it falls back to limits"
+            if os.geteuid() == 0 and shutil.which("unshare"):
+                pytest.fail(reason + " although both are here")
+            pytest.skip(reason)
+        result = box.run(["python", "-c", (
+            "import os, pathlib, socket\n"
+            f"print('hidden', list(pathlib.Path({str(config.project_root())!r}, "
+            "'assessment').iterdir()))\n"
+            "print('uid', os.getuid())\n"
+            "try:\n    socket.create_connection(('1.1.1.1', 80), timeout=2)\n"
+            "except OSError as exc:\n    print('net', type(exc).__name__)\n")])
+    assert result.ok, result.output
+    assert "hidden []" in result.output and "uid 0" not in result.output
+    assert "net OSError" in result.output
+
+
+def test_rubrics_viva_banks_and_guide() -> None:
+    for assignment in ASSIGNMENTS:
+        rubric = load_rubric(assignment)
+        assert rubric.total == 100 and rubric.weight_percent == 50
+    banks = load_banks()
+    assert [bank.lesson for bank in banks] == list(range(1, 12))
+    for bank in banks:
+        assert {q.level for q in bank.questions} == set(LEVELS)
+        assert all(q.model_answer and q.strong_answer for q in bank.questions)
+    assert "model answer" in render_bank(["4"])
+    guide = (config.project_root() / "assessment" / "viva" / "guide.md").read_text()
+    student = student_guide(guide)
+    assert "recall" in student and "Marking scheme" not in student
+    assert "Marking scheme" in guide
