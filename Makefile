@@ -95,6 +95,11 @@ check-projects: setup ## check a folder of assignment repos: make check-projects
 repro: data ## reproduce the project's DVC pipeline (prepare -> train -> evaluate)
 	@PATH="$(abspath $(BIN)):$$PATH" $(BIN)/dvc repro
 
+.PHONY: image
+image: data ## the service's container image (lesson 3): base image once per machine, then the build (Podman or Docker)
+	@$(COURSE) image base
+	@$(COURSE) image build
+
 .PHONY: mlflow-ui
 mlflow-ui: setup ## the MLflow UI on the course's store, build/mlflow (http://127.0.0.1:5000; PORT=)
 	@mkdir -p build/mlflow/artifacts
