@@ -20,7 +20,9 @@ Each worker thread is one job: it holds one warm sandbox at a time.
 from __future__ import annotations
 
 import atexit
+import queue
 import threading
+import time
 
 from mlops_course.course.autograde.core import RunReport, run_submission
 from mlops_course.course.autograde.gradebook import fingerprint
@@ -49,18 +51,36 @@ class Cluster:
                 f"Could not reach the Dask scheduler at {address} within "
                 f"{CONNECT_TIMEOUT_S} s ({exc}). Fix: start one with `dask scheduler` and "
                 "pass the address it prints (tcp://HOST:8786)") from exc
-        threads = sum(self.client.nthreads().values())
+        nthreads = self.client.nthreads()
+        threads = sum(nthreads.values())
         if not threads:
             self.client.close()
             raise MlopsCourseError(f"The Dask scheduler at {address} has no workers. Fix: "
                                    f"start some with `dask worker {address} --no-nanny`")
         self.jobs = threads
         self.exercise, self.limits, self.key, self.warm = exercise.name, limits, key, warm
+        # one task in flight per worker thread, each grading thread bound to one worker: no
+        # task waits behind another on a busy worker while one is idle, and a worker's
+        # warm zygotes see the same stream of submissions
+        self._slots: queue.SimpleQueue[str] = queue.SimpleQueue()
+        for address, count in sorted(nthreads.items()):
+            for _ in range(count):
+                self._slots.put(address)
+        self._local = threading.local()
+        # every worker loads the exercise and picks its sandbox now, all at once, rather
+        # than in its first task; a worker with another copy of the course fails here
+        started = time.monotonic()
+        self.client.run(prepare, self.exercise, limits, key)
+        self.prepare_s = time.monotonic() - started
 
     def run(self, answers: dict[str, str]) -> tuple[RunReport, str]:
         """Grade one submission's answers on a worker: (its run's report, sandbox mode)."""
+        if getattr(self._local, "worker", None) is None:
+            self._local.worker = self._slots.get_nowait()
+        # a loose restriction: should that worker leave, another one takes the task
         future = self.client.submit(grade_task, self.exercise, answers, self.limits,
-                                    self.key, self.warm, pure=False)
+                                    self.key, self.warm, pure=False,
+                                    workers=[self._local.worker], allow_other_workers=True)
         try:
             return future.result()
         finally:
@@ -88,9 +108,9 @@ def _zygotes() -> WarmZygotes:
         return _ZYGOTES[0]
 
 
-def grade_task(name: str, answers: dict[str, str], limits: Limits, key: str,
-               warm: bool = True) -> tuple[RunReport, str]:
-    """The Dask task: run one submission in this machine's sandbox."""
+def prepare(name: str, limits: Limits, key: str) -> str:
+    """On a worker: load the exercise, check it is the grader's, pick the sandbox; its
+    mode."""
     with _LOCK:
         if name not in _EXERCISES:
             _EXERCISES[name] = load_exercise(name)
@@ -98,6 +118,14 @@ def grade_task(name: str, answers: dict[str, str], limits: Limits, key: str,
     if fingerprint(exercise, limits) != key:
         raise MlopsCourseError(f"this worker's copy of {name} differs from the grader's "
                                "(another version of the course?): update it and grade again")
+    return Sandbox.detect(limits).mode
+
+
+def grade_task(name: str, answers: dict[str, str], limits: Limits, key: str,
+               warm: bool = True) -> tuple[RunReport, str]:
+    """The Dask task: run one submission in this machine's sandbox."""
+    prepare(name, limits, key)
+    exercise = _EXERCISES[name]
     sandbox = Sandbox.detect(limits).with_limits(limits)
     report = run_submission(exercise, answers, sandbox=sandbox,
                             zygotes=_zygotes() if warm else None)
@@ -112,4 +140,4 @@ def close_worker_sandboxes() -> None:
         zygotes.close()
 
 
-__all__ = ["Cluster", "close_worker_sandboxes", "grade_task"]
+__all__ = ["Cluster", "close_worker_sandboxes", "grade_task", "prepare"]
