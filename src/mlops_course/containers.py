@@ -702,7 +702,9 @@ def freeze(python: str | os.PathLike[str] | None = None) -> dict[str, str]:
     """``name -> version`` of every distribution visible to ``python`` (default: this one),
     read with importlib.metadata in that interpreter (what ``pip freeze`` lists)."""
     code = ("import json, importlib.metadata as m\nseen = {}\nfor d in m.distributions():\n"
-            "    seen.setdefault(d.metadata['Name'].lower().replace('_', '-'), d.version)\n"
+            "    name = d.metadata['Name']  # None while pip is half-way through an install\n"
+            "    if name:\n"
+            "        seen.setdefault(name.lower().replace('_', '-'), d.version)\n"
             "print(json.dumps(sorted(seen.items())))")  # first on sys.path wins, as for import
     done = subprocess.run([str(python or sys.executable), "-c", code], capture_output=True,
                           text=True, timeout=120, check=True)
@@ -715,7 +717,8 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 seen = {}
 for d in m.distributions():
-    seen.setdefault(canonicalize_name(d.metadata["Name"]), d)
+    if d.metadata["Name"]:  # None while pip is half-way through an install
+        seen.setdefault(canonicalize_name(d.metadata["Name"]), d)
 problems = []
 for name, d in sorted(seen.items()):
     for text in d.requires or []:
