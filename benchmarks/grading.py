@@ -3,10 +3,13 @@
     .venv/bin/python benchmarks/grading.py [--submissions 50] [--jobs 2] [--exercise 01]
 
 Writes a batch of honest submissions (full, partial and untouched, as .ipynb and .py)
-of one exercise to a temporary folder, grades it like ``mlops-course grade`` does, and
-prints the throughput and the split of each submission's wall time between starting the
-sandbox (process, namespaces, root file system, interpreter and worker imports), the
-exercise's setup cells (imports, data) and the student's answer cells and probes. For
+of one exercise to a temporary folder, grades it like ``mlops-course grade`` does three
+times (locally with a fresh sandbox per submission, locally with warm zygotes, the
+default, and through a Dask scheduler with ``--jobs`` workers started on 127.0.0.1),
+checks the three gradebooks are the same, and prints submissions/minute of each and the
+split of each submission's wall time between starting the sandbox (or, warm, forking a
+submission's zygote), the exercise's setup cells (imports, data) and the student's
+answer cells and probes. For
 comparison it grades a few submissions again in the ``limits`` sandbox (plain processes,
 no namespaces), so the cost of the isolation layers is measured on the same machine in
 the same run.
@@ -71,6 +74,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--exercise", default="01")
     parser.add_argument("--compare", type=int, default=6,
                         help="submissions graded again in the limits-only sandbox (0: skip)")
+    parser.add_argument("--no-cluster", action="store_true",
+                        help="skip grading through a local Dask cluster")
     args = parser.parse_args(argv)
     name = next(n for n in list_exercises() if n.startswith(args.exercise))
     limits = Limits()
@@ -79,21 +84,35 @@ def main(argv: list[str] | None = None) -> int:
           f"{platform.release()}, Python {platform.python_version()}")
     print(sandbox.describe())
     with tempfile.TemporaryDirectory(prefix="bench-grading-") as tmp:
-        folder, out = Path(tmp) / "submissions", Path(tmp) / "out"
+        folder = Path(tmp) / "submissions"
         folder.mkdir()
         write_batch(name, folder, args.submissions)
-        started = time.perf_counter()
-        report = grade_folder(name, folder, out, jobs=args.jobs, sandbox=sandbox)
-        wall = time.perf_counter() - started
-        parts = split(report)
-        print(f"\n{len(report.results)} honest submissions of {name}, {args.jobs} jobs, "
-              f"mode {sandbox.mode}: {wall:.1f} s -> "
-              f"{60 * len(report.results) / wall:.0f} submissions/minute")
-        rest = parts["wall"] - parts["start"] - parts["setup"] - parts["code"]
-        print(f"per submission (mean): {parts['wall']:.3f} s wall = sandbox start "
-              f"{parts['start']:.3f} s + exercise setup cells {parts['setup']:.3f} s "
-              f"(imports, data) + student answers and probes {parts['code']:.3f} s + "
-              f"grader {rest:.3f} s (verify, teardown)")
+        rates, grades = {}, {}
+        for label, warm in (("cold", False), ("warm", True)):
+            started = time.perf_counter()
+            report = grade_folder(name, folder, Path(tmp) / f"out-{label}", jobs=args.jobs,
+                                  sandbox=sandbox, warm=warm)
+            wall = time.perf_counter() - started
+            rates[label] = 60 * len(report.results) / wall
+            grades[label] = (Path(tmp) / f"out-{label}" / "grades.csv").read_text()
+            parts = split(report)
+            what = ("a fresh sandbox per submission (start, setup cells, answers)"
+                    if not warm else "warm zygotes: one sandbox per job, setup cells once, "
+                                     "a fresh submission zygote forked per submission")
+            print(f"\nlocal, {label}: {what}\n  {len(report.results)} honest submissions of "
+                  f"{name}, {args.jobs} jobs, mode {sandbox.mode}: {wall:.1f} s -> "
+                  f"{rates[label]:.0f} submissions/minute")
+            rest = parts["wall"] - parts["start"] - parts["setup"] - parts["code"]
+            print(f"  per submission (mean): {parts['wall']:.3f} s wall = sandbox start "
+                  f"{parts['start']:.3f} s + exercise setup cells {parts['setup']:.3f} s "
+                  f"(imports, data) + student answers and probes {parts['code']:.3f} s + "
+                  f"grader {rest:.3f} s (verify, teardown)")
+        if not args.no_cluster:
+            rates["cluster"], grades["cluster"] = _cluster(name, folder, Path(tmp), args.jobs,
+                                                           sandbox)
+        print("\nsubmissions/minute: " + ", ".join(f"{k} {v:.0f}" for k, v in rates.items())
+              + f" (warm/cold {rates['warm'] / rates['cold']:.1f}x); the same gradebook in "
+              f"every run: {len(set(grades.values())) == 1}")
         scores = sorted({r.total for r in report.results})
         print(f"scores seen: {', '.join(f'{s:g}' for s in scores)} (of "
               f"{report.exercise.max_points:g})")
@@ -105,11 +124,39 @@ def main(argv: list[str] | None = None) -> int:
             for mode, box in (("limits", Sandbox.detect(limits, modes=("limits",))),
                               (sandbox.mode, sandbox)):
                 again = split(grade_folder(name, few, Path(tmp) / f"out-{mode}", jobs=1,
-                                           sandbox=box, progress=False))
+                                           sandbox=box, progress=False, warm=False))
                 print(f"  {mode:<10} (1 job, {args.compare} submissions): sandbox start "
                       f"{again['start']:.3f} s, setup {again['setup']:.3f} s, answers and "
                       f"probes {again['code']:.3f} s, wall {again['wall']:.3f} s")
     return 0
+
+
+def _cluster(name: str, folder: Path, tmp: Path, jobs: int, sandbox: Sandbox
+             ) -> tuple[float, str]:
+    """Grade the batch through a Dask scheduler and ``jobs`` one-thread workers started
+    here on 127.0.0.1; submissions/minute once the workers are ready, and the gradebook."""
+    from distributed import Client
+
+    from mlops_course.course.autograde.cluster import local_cluster, prepare
+    from mlops_course.course.autograde.gradebook import fingerprint
+
+    began = time.perf_counter()
+    with local_cluster(jobs, 1, folder=tmp) as address:
+        ready = time.perf_counter() - began
+        exercise = load_exercise(name)
+        with Client(address, set_as_default=False) as client:  # imports, sandbox choice
+            client.run(prepare, name, sandbox.limits, fingerprint(exercise, sandbox.limits))
+        warmed = time.perf_counter() - began - ready
+        started = time.perf_counter()
+        report = grade_folder(name, folder, tmp / "out-cluster", sandbox=sandbox,
+                              scheduler=address)
+        wall = time.perf_counter() - started
+    rate = 60 * len(report.results) / wall
+    print(f"\ncluster: a Dask scheduler and {jobs} workers (1 thread each) on 127.0.0.1, "
+          f"started in {ready:.1f} s, workers ready to grade after {warmed:.1f} s more\n"
+          f"  {len(report.results)} honest submissions of {name}: {wall:.1f} s -> "
+          f"{rate:.0f} submissions/minute")
+    return rate, (tmp / "out-cluster" / "grades.csv").read_text()
 
 
 if __name__ == "__main__":

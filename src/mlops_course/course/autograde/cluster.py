@@ -20,9 +20,13 @@ Each worker thread is one job: it holds one warm sandbox at a time.
 from __future__ import annotations
 
 import atexit
+import contextlib
+import os
 import queue
 import threading
 import time
+from collections.abc import Iterator
+from pathlib import Path
 
 from mlops_course.course.autograde.core import RunReport, run_submission
 from mlops_course.course.autograde.gradebook import fingerprint
@@ -140,4 +144,57 @@ def close_worker_sandboxes() -> None:
         zygotes.close()
 
 
-__all__ = ["Cluster", "close_worker_sandboxes", "grade_task", "prepare"]
+
+
+@contextlib.contextmanager
+def local_cluster(workers: int = 2, threads: int = 1, *, folder: Path | None = None,
+                  timeout_s: float = 60.0) -> Iterator[str]:
+    """A Dask scheduler and ``workers`` worker processes on 127.0.0.1 (for benchmarks and
+    tests); yields the scheduler's address; every process is stopped on exit."""
+    import json
+    import signal
+    import subprocess
+    import sys
+    import tempfile
+
+    dask = str(Path(sys.executable).with_name("dask"))
+    started: list[subprocess.Popen[bytes]] = []
+    with tempfile.TemporaryDirectory(prefix="mlops-dask-", dir=folder) as tmp:
+        def start(args: list[str], name: str) -> None:
+            with open(Path(tmp) / f"{name}.log", "wb") as log:
+                started.append(subprocess.Popen(
+                    [dask, *args], stdout=log, stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL, start_new_session=True))
+
+        try:
+            info = Path(tmp) / "scheduler.json"
+            start(["scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+                   "--scheduler-file", str(info)], "scheduler")
+            deadline = time.monotonic() + timeout_s
+            while not (info.exists() and info.stat().st_size):
+                if started[0].poll() is not None or time.monotonic() > deadline:
+                    raise MlopsCourseError("the Dask scheduler did not start: "
+                                           + (Path(tmp) / "scheduler.log").read_text()[-500:])
+                time.sleep(0.05)
+            address = json.loads(info.read_text())["address"]
+            for number in range(workers):
+                start(["worker", address, "--nthreads", str(threads), "--no-nanny",
+                       "--no-dashboard", "--host", "127.0.0.1", "--local-directory",
+                       str(Path(tmp) / f"worker-{number}")], f"worker-{number}")
+            from distributed import Client
+
+            with Client(address, timeout=timeout_s, set_as_default=False) as client:
+                client.wait_for_workers(workers, timeout=timeout_s)
+            yield address
+        finally:
+            for process in reversed(started):  # workers first: they close their sandboxes
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGTERM)
+                try:
+                    process.wait(15)
+                except subprocess.TimeoutExpired:
+                    os.killpg(process.pid, signal.SIGKILL)
+                    process.wait(10)
+
+
+__all__ = ["Cluster", "close_worker_sandboxes", "grade_task", "local_cluster", "prepare"]
