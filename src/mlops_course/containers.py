@@ -463,7 +463,10 @@ def build_image(engine: Engine, context: str | os.PathLike[str], *, tag: str | N
     (default: the course's base image, which must exist). Podman writes the Docker image
     format (``--format docker``): the OCI format has no ``HEALTHCHECK``. Guarded by a lock:
     one build at a time on this machine, so the layer cache is shared, not raced.
-    ``no_cache``: rebuild every layer (a cold build; the base image is reused)."""
+    ``no_cache``: rebuild every layer (a cold build; the base image is reused); the
+    images no tag names any more (earlier builds' layers) are pruned first, inside the
+    same lock, so repeated cold builds do not pile up and no other build loses its cache
+    half-way."""
     tag = tag or f"{IMAGE}:run-{uuid.uuid4().hex[:8]}"
     base = base or base_image_tag()
     args = ["build", "--tag", tag, "--build-arg", f"BASE_IMAGE={base}",
@@ -473,6 +476,8 @@ def build_image(engine: Engine, context: str | os.PathLike[str], *, tag: str | N
     if no_cache:
         args.append("--no-cache")
     with _exclusive("build"):
+        if no_cache:
+            engine.run("image", "prune", "--force", check=False)
         start = time.perf_counter()
         done = engine.run(*args, str(context), timeout=900)
         seconds = time.perf_counter() - start
