@@ -209,3 +209,29 @@ def test_release_updates_an_earlier_edition_and_keeps_its_git_folder(tmp_path: P
     (out / "stale.txt").write_text("from an older release")
     build_student_edition(out)
     assert (out / ".git" / "HEAD").exists() and not (out / "stale.txt").exists()
+
+
+def test_edition_carries_assessment_briefs_and_starters_never_answers(
+        edition: Path, tmp_path: Path) -> None:
+    from mlops_course.course.assessment.edition import assessment_secrets
+
+    files = _files(edition)
+    assert {"assessment/assignment-1/brief.md", "assessment/assignment-1/rubric.yaml",
+            "assessment/assignment-1/starter/analysis.ipynb", "assessment/major/brief.md",
+            "assessment/major/rubric.yaml", "assessment/viva/guide.md"} <= files
+    assert not [f for f in files if "/reference/" in f or "viva/questions" in f
+                or f == "assessment/README.md"]
+    guide = (edition / "assessment" / "viva" / "guide.md").read_text()
+    assert "What to expect" in guide and "Marking scheme" not in guide
+    # the scan finds a reference solution or a viva answer copied anywhere in the edition
+    secrets, public = assessment_secrets(), public_text()
+    assert find_leaks(edition / "assessment", secrets, public) == []
+    planted = tmp_path / "planted"
+    planted.mkdir()
+    reference = ROOT / "assessment" / "major" / "reference"
+    shutil.copy(reference / "diabetes" / "service.py", planted / "notes.py")
+    shutil.copy(ROOT / "assessment" / "viva" / "questions" / "04-versioning.yaml",
+                planted / "viva.md")
+    leaks = find_leaks(planted, secrets, public)
+    assert any("notes.py" in leak and "reference solution" in leak for leak in leaks), leaks
+    assert any("viva.md" in leak and "viva model answers" in leak for leak in leaks), leaks
