@@ -167,6 +167,11 @@ def test_the_book_builds_with_every_lesson_in_order(built: book.BookReport) -> N
         if lesson.exercise is not None:
             html = (out / "exercises" / f"{lesson.name}.html").read_text(encoding="utf-8")
             assert "YOUR CODE HERE" in html and 'class="cell_output' not in html
+    # "$48,976 and $55,000" is money: no page typesets an amount of dollars as math
+    math = re.compile(r'class="math[^"]*">\\\((.*?)\\\)</span>', re.S)
+    money = [(p.name, m[:50]) for p in out.rglob("*.html")
+             for m in math.findall(p.read_text(encoding="utf-8")) if re.match(r"\d", m)]
+    assert not money, f"dollar amounts typeset as math: {money[:5]}"
     results = (out / "results.html").read_text(encoding="utf-8")
     assert "test_rmse_usd" in results
     assert (out / "_static" / "mathjax" / "tex-chtml.js").is_file()  # math without a CDN

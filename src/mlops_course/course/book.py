@@ -124,14 +124,14 @@ class BookReport:
     seconds: float = 0.0
 
     def format(self) -> str:
-        lines = [f"{'lesson':<8} {'notebook outputs from':<44} lecture exercise"]
+        lines = [f"{'lesson':<7} {'lecture':<8} {'exercise':<9} notebook outputs from"]
         for lesson in self.lessons:
             nb = lesson.notebook
             source = "-" if nb is None else (
                 f"{nb.origin}: {_relative(nb.path)}" + (" (FAST)" if nb.fast else ""))
-            lines.append(f"{lesson.key:<8} {source:<44} {'yes' if lesson.lecture else 'no':<7} "
-                         f"{'yes' if lesson.exercise else 'no'}")
-        for note in self.unlinked:
+            lines.append(f"{lesson.key:<7} {'yes' if lesson.lecture else 'no':<8} "
+                         f"{'yes' if lesson.exercise else 'no':<9} {source}")
+        for note in dict.fromkeys(self.unlinked):
             lines.append(f"note: {note}")
         lines.append(f"{len(self.pages)} pages in {self.seconds:.1f} s -> "
                      f"{_relative(self.out_dir / 'index.html')}")
@@ -261,6 +261,7 @@ class _Linker:
         out, in_fence = [], False
         for line in text.split("\n"):
             if _FENCE.match(line):
+                line = line if in_fence else _known_lexer(line)
                 in_fence = not in_fence
             out.append(line if in_fence else _LINK.sub(
                 lambda m: self._one(m, source, page), line))
@@ -292,6 +293,27 @@ class _Linker:
             shown = rel + ("/" if resolved.is_dir() else "")
             return text if f"`{shown}`" in text or text == f"`{rel}`" else f"{text} (`{shown}`)"
         return match.group(0)
+
+
+def _known_lexer(fence: str) -> str:
+    """A fence's language as Sphinx can highlight it: a Mermaid diagram is shown as its
+    source with a caption (GitHub and JupyterLab draw it; the book has no Mermaid
+    renderer offline); another language Pygments does not know is shown as text."""
+    match = re.match(r"^(\s*)(```+|~~~+)\s*([\w+#.-]+)\s*$", fence)
+    if not match:
+        return fence
+    indent, marks, language = match.groups()
+    if language.lower() == "mermaid":
+        return (f"{indent}{marks}{{code-block}} text\n{indent}:caption: Diagram (Mermaid "
+                "source: GitHub and JupyterLab draw it)\n")
+    from pygments.lexers import get_lexer_by_name
+    from pygments.util import ClassNotFound
+
+    try:
+        get_lexer_by_name(language)
+    except ClassNotFound:
+        return f"{indent}{marks}text"
+    return fence
 
 
 def _relpath(target: str, page: str) -> str:
