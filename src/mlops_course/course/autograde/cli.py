@@ -38,6 +38,9 @@ def add_commands(commands: Any) -> None:
                        help="grade on a Dask cluster: the scheduler's address, e.g. "
                             "tcp://10.0.0.1:8786 (each worker grades in its own sandbox; "
                             "the gradebook is written here, as in a local run)")
+    grade.add_argument("--cold", action="store_true",
+                       help="a fresh sandbox for every submission instead of one warm "
+                            "sandbox per job (about 4x slower; see README's grading section)")
     grade.add_argument("--no-progress", action="store_true", help="no progress bar")
     grade.set_defaults(func=_grade)
 
@@ -84,6 +87,6 @@ def _grade(args: argparse.Namespace) -> int:
     report = grade_folder(_resolve_exercise(args.exercise), args.submissions, args.out,
                           jobs=args.jobs, limits=limits, progress=not args.no_progress,
                           max_submission_bytes=int(args.max_submission_mb * 1e6),
-                          scheduler=args.scheduler)
+                          scheduler=args.scheduler, warm=not args.cold)
     print(summarize(report))
     return 0

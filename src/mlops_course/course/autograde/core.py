@@ -183,6 +183,19 @@ class _Run:
         """A fresh sandbox whose zygote ran the template's leading setup cells (with warm
         zygotes: this thread's warm one, else a fresh one; then the submission's zygote
         forked from it)."""
+        if (self.warm is not None and self.worker is not None
+                and self.worker.popen.poll() is None and self.worker.spawn_token is None):
+            # a step overran and its submission zygote was killed: the next one from the
+            # same warm zygote, which first kills and cleans whatever is left
+            self.report.launches += 1
+            self.report.stray_lines += self.worker.stray_lines
+            self.worker.stray_lines = 0
+            began = time.monotonic()
+            if self.worker.spawn(min(self.deadline, began + SPAWN_TIMEOUT_S)) is None:
+                self.zygotes.count()
+                self.report.startup_s += time.monotonic() - began
+                return True
+            self.report.launches -= 1
         self.close()
         self.report.launches += 1
         if self.zygotes is not None:
@@ -253,7 +266,8 @@ class _Run:
         self.context = self.worker = None
 
     def _alive(self) -> bool:
-        return self.worker is not None and self.worker.popen.poll() is None
+        return (self.worker is not None and self.worker.popen.poll() is None
+                and (self.warm is None or self.worker.spawn_token is not None))
 
     # -- a phase: public tests, then hidden tests
     def phase(self, probes: list[tuple[str, str]], *, record_cells: bool) -> None:
@@ -268,13 +282,15 @@ class _Run:
                 if report.sandbox_error or time.monotonic() >= self.deadline:
                     return
                 continue
-            if sent_to is not self.worker:  # compiled in the zygote, before student code
+            zygote = (self.worker, self.worker.spawn_token)
+            if sent_to is None or sent_to[0] is not zygote[0] or sent_to[1] != zygote[1]:
+                # compiled in the (submission's) zygote, before student code
                 answer = self.worker.step({"op": "probes", "sources": dict(probes)},
                                           STARTUP_TIMEOUT_S, self.deadline)
                 if isinstance(answer, StepFailure) or answer.get("status") != "ok":
                     self.worker.kill()
                     continue
-                sent_to = self.worker
+                sent_to = zygote
             if not self.worker.fork(min(self.deadline, time.monotonic() + STARTUP_TIMEOUT_S)):
                 self.worker.kill()
                 continue

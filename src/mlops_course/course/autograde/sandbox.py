@@ -312,6 +312,16 @@ def _kill_uid(uid: int) -> None:
         time.sleep(0.01)
 
 
+def _children(pid: int) -> list[int]:
+    """The child processes of ``pid`` (its threads' children lists)."""
+    found: list[int] = []
+    with contextlib.suppress(OSError):
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with contextlib.suppress(OSError), open(f"/proc/{pid}/task/{task}/children") as f:
+                found += [int(word) for word in f.read().split()]
+    return found
+
+
 def _user_process_count() -> int:
     try:
         return len(_processes_of(os.getuid()))
@@ -344,6 +354,7 @@ class WorkerProcess:
     stray_lines: int = 0
     child_token: str | None = None  # the fork whose child serves steps now
     spawn_token: str | None = None  # the spawn whose submission zygote serves steps now
+    zygote_pid: int | None = None  # the warm zygote's pid on this machine (outside its ns)
     _buffer: bytearray = field(default_factory=bytearray)
     _eof: bool = False
     _oom_before: int = 0
@@ -438,7 +449,8 @@ class WorkerProcess:
                 return self._died()
             record = self._receive(token, hard)
         except TimeoutError:
-            self.kill()
+            if not self.kill_submission(time.monotonic() + 2.0):
+                self.kill()
             return StepFailure("timeout", f"took longer than {soft:.3g} s and was stopped")
         except _Flood:
             self.kill()
@@ -472,6 +484,9 @@ class WorkerProcess:
         last submission is left and to fork the zygote of the next one; None when it did,
         else why not (the caller then starts a fresh sandbox)."""
         token = os.urandom(12).hex()
+        if self.zygote_pid is None:  # launcher -> init -> zygote, before any student code
+            below_init = [c for p in _children(self.popen.pid) for c in _children(p)]
+            self.zygote_pid = below_init[0] if len(below_init) == 1 else 0
         try:
             if not self._send({"op": "spawn", "token": token}, deadline):
                 return "the warm zygote is gone"
@@ -487,6 +502,26 @@ class WorkerProcess:
         with contextlib.suppress(OSError):  # crash messages show this submission's output
             os.truncate(self.run_dir / "output.log", 0)
         return None
+
+    def kill_submission(self, deadline: float) -> bool:
+        """SIGKILL the submission's zygote and its child, not the warm zygote above them
+        (a step overran its time); True when the warm zygote saw it end and waits for the
+        next spawn, which kills whatever else is left. False: kill the whole sandbox."""
+        token = self.spawn_token
+        below = _children(self.zygote_pid) if self.zygote_pid else []
+        if token is None or len(below) != 1:  # the warm zygote has only that one child
+            return False
+        self.spawn_token = self.child_token = None
+        stray = (self.stray_lines, self.stray_bytes)
+        for pid in [below[0], *_children(below[0])]:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+        try:
+            record = self._receive(token, deadline)
+        except (TimeoutError, _Flood):
+            return False
+        self.stray_lines, self.stray_bytes = stray  # a late answer is dropped, as in a kill
+        return record is not None and "ended" in record and self.popen.poll() is None
 
     def end_spawn(self, deadline: float) -> bool:
         """End the submission's zygote (and its child); True when it exited cleanly and the
