@@ -741,8 +741,9 @@ class Sandbox:
         seccomp = _SECCOMP.get(self.mode)
         filtered = (", a syscall filter (no keyrings, ptrace, bpf, perf events, userfaultfd, "
                     "io_uring, mounts or new namespaces)" if seccomp else "")
-        per_job = ("; per job: fresh /tmp, /dev/shm, IPC and PID namespaces, nothing outlives "
-                   "it" if self.mode in ("namespaces", "userns") and seccomp else "")
+        per_job = ("; per job: fresh /tmp, /dev/shm, IPC and PID namespaces, emptied and "
+                   "checked between submissions, nothing outlives it"
+                   if self.mode in ("namespaces", "userns") and seccomp else "")
         text = (f"sandbox: {self.mode} ({layers}{cgroup}{filtered}){per_job}; "
                 f"limits: {self.limits.describe()}")
         notes = list(self.degraded)

@@ -34,6 +34,12 @@ A step that raises reports ``status: "error"``, one that overruns its time budge
 then goes on with the next step. Before each fork the zygote kills every other
 process of its user (in a PID namespace only), so nothing a child started survives
 into the next attempt or phase.
+
+A *warm* zygote (see :mod:`mlops_course.course.autograde.warm`) serves many submissions:
+after its setup cells it takes only ``{"op": "spawn", "token": t}``, which checks that
+nothing of the last submission is left (:func:`_reset_for_next`) and forks the
+submission's zygote, which then speaks the protocol above; when that one ends, the warm
+zygote sends ``{"token": t, "ended": status}``. Any other message ends the warm zygote.
 """
 
 import builtins
