@@ -16,9 +16,11 @@ skips with the install command; with ``CI=true`` it fails instead.
 
 from __future__ import annotations
 
+import fcntl
 import functools
 import json
 import os
+import pickle
 import re
 import shutil
 import threading
@@ -146,12 +148,29 @@ def test_links_map_to_book_pages(tmp_path: Path) -> None:
 
 
 # --------------------------------------------------------------------------- the build
-@pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> book.BookReport:
+@pytest.fixture(scope="session")
+def built(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> book.BookReport:
     """The book built from the stored outputs into a temporary folder (see the module
-    docstring); -W: any Sphinx warning fails here."""
-    tmp = tmp_path_factory.mktemp("book")
-    report = book.build_book(tmp / "html", prefer="stored", src_dir=tmp / "src")
+    docstring); -W: any Sphinx warning fails here. Under pytest-xdist the workers share
+    one build (a lock file; the first worker builds, the others wait and reuse it)."""
+    if worker_id == "master":
+        return _build(tmp_path_factory.mktemp("book"))
+    shared = tmp_path_factory.getbasetemp().parent / "course-book"
+    shared.mkdir(exist_ok=True)
+    with open(shared / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            if (shared / "report.pickle").is_file():
+                return pickle.loads((shared / "report.pickle").read_bytes())
+            report = _build(shared)
+            (shared / "report.pickle").write_bytes(pickle.dumps(report))
+            return report
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _build(folder: Path) -> book.BookReport:
+    report = book.build_book(folder / "html", prefer="stored", src_dir=folder / "src")
     print(f"\nbook built in {report.seconds:.1f} s\n{report.format()}")
     return report
 

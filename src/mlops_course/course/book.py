@@ -392,7 +392,7 @@ def _insert_after_title(notebook: dict[str, Any], banner: str) -> None:
     cells.insert(0, {"cell_type": "markdown", "metadata": {}, "source": banner})
 
 
-_TITLE_IN_CODE = re.compile(r"""(?:title|suptitle|set_title)\s*[=(]\s*f?["']([^"'{}]{4,})["']""")
+_TITLE_IN_CODE = re.compile(r"""(?:title|suptitle|set_title)\s*[=(]\s*f?(["'])([^{}\n]{4,}?)\1""")
 
 
 def _figure_alt_text(notebook: dict[str, Any]) -> None:
@@ -408,7 +408,7 @@ def _figure_alt_text(notebook: dict[str, Any]) -> None:
             continue
         if not any("image/png" in o.get("data", {}) for o in cell.get("outputs", [])):
             continue
-        titles = _TITLE_IN_CODE.findall(text)
+        titles = [title for _, title in _TITLE_IN_CODE.findall(text)]
         alt = ("Plot: " + "; ".join(titles)) if titles else f"Plot of the section “{heading}”"
         meta = cell.setdefault("metadata", {}).setdefault("mystnb", {})
         meta.setdefault("image", {}).setdefault("alt", alt)
