@@ -55,7 +55,7 @@ HOST = "127.0.0.1"
 #: Each worker's memory limit: the nanny restarts a worker whose process grows past 95 %
 #: of it. A worker with pandas, scikit-learn and ONNX Runtime loaded takes ~220 MiB before
 #: any data; scoring a 25,000-row partition adds ~150 MiB.
-WORKER_MEMORY = "768MiB"
+WORKER_MEMORY = "512MiB"
 PREDICTION_COLUMN = "predicted_median_house_value"
 PROBLEMS_COLUMN = "problems"
 INDEX = "district_id"
@@ -145,7 +145,7 @@ def local_cluster(
         start = time.perf_counter()
         cluster = LocalCluster(
             n_workers=n_workers, threads_per_worker=threads_per_worker, processes=True,
-            host=HOST, dashboard_address=None, worker_dashboard_address=None,
+            host=HOST, dashboard_address=f"{HOST}:0", worker_dashboard_address=None,
             memory_limit=memory_limit, local_directory=str(scratch))
         try:
             yield Cluster(cluster.scheduler_address, "LocalCluster", n_workers,
@@ -184,14 +184,16 @@ def cli_cluster(
         start = time.perf_counter()
         try:
             procs.append(_spawn([str(dask_cli), "scheduler", "--host", HOST, "--port", "0",
-                                 "--no-dashboard", "--scheduler-file", str(scheduler_file)],
+                                 "--no-dashboard", "--dashboard-address", f"{HOST}:0",
+                                 "--scheduler-file", str(scheduler_file)],
                                 env, logs / "scheduler.log"))
             address = _wait_for_scheduler(scheduler_file, procs[0], logs / "scheduler.log",
                                           timeout_s)
             procs.append(_spawn([str(dask_cli), "worker", address, "--host", HOST,
                                  "--nworkers", str(n_workers), "--nthreads",
                                  str(threads_per_worker), "--memory-limit", memory_limit,
-                                 "--local-directory", str(scratch), "--no-dashboard"],
+                                 "--local-directory", str(scratch), "--no-dashboard",
+                                 "--dashboard-address", f"{HOST}:0"],
                                 env, logs / "workers.log"))
             with Client(address, timeout=timeout_s) as client:
                 client.wait_for_workers(n_workers, timeout=timeout_s)
