@@ -78,6 +78,8 @@ def _broken_repositories(folder: Path) -> None:
         f"    assert not list(pathlib.Path({str(config.project_root())!r}).joinpath("
         "'assessment').iterdir())\n"
         "    socket.create_connection(('1.1.1.1', 80), timeout=2)\n")})
+    os.mkfifo(folder / "e_hostile" / "pipe")  # copying it must not block the batch
+    (folder / "e_hostile" / "dvc.yaml").symlink_to("/etc/passwd")  # nor be read through
     (folder / "not_a_repo.txt").write_text("stray file: ignored by the batch\n")
 
 
@@ -97,6 +99,7 @@ def test_broken_repositories_each_get_a_clear_row(tmp_path: Path) -> None:
     assert "never answered" in items["c_service_never_starts"]["service_contract"].message
     assert "stopped after" in items["d_endless_build"]["repro"].message
     assert items["e_hostile"]["tests"].points == 0  # the sandbox hid the course, cut the net
+    assert "no dvc.yaml" in items["e_hostile"]["repro"].message
     for report in reports:
         assert report.automated_points < report.automated_max / 4
         assert (tmp_path / "out" / report.student / "report.md").is_file()

@@ -135,7 +135,9 @@ class Context:
     def read(self, relative: str) -> str | None:
         """A file of the sandbox's copy (``None`` if missing, not a plain file, too big)."""
         path = self.box.repo / relative
-        try:
+        try:  # never outside the copy, whatever symbolic links or `..` the repository has
+            if self.box.repo.resolve() not in path.resolve().parents:
+                return None
             if path.is_symlink() or not path.is_file() or path.stat().st_size > MAX_READ:
                 return None
             return path.read_text(encoding="utf-8", errors="replace")
@@ -158,6 +160,20 @@ class Context:
         stages = data.get("stages") if isinstance(data, dict) else None
         return {str(k): v for k, v in stages.items() if isinstance(v, dict)} \
             if isinstance(stages, dict) else {}
+
+
+def read_capped(path: Path, limit: int = MAX_READ) -> bytes:
+    """A plain file the sandbox wrote, never through a symbolic link, at most ``limit``
+    bytes (``OSError``/``ValueError`` otherwise)."""
+    import os
+    import stat
+
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode) or info.st_size > limit:
+            raise ValueError(f"{path.name} is not a plain file of at most {limit} bytes")
+        return handle.read(limit)
 
 
 Outcome = tuple[float, str]  # share of the item's points (0..1), and why
@@ -287,8 +303,8 @@ def check_params(ctx: Context) -> Outcome:
 def check_data_versioned(ctx: Context) -> Outcome:
     repo = ctx.box.repo
     tracked = []
-    for dvc_file in sorted(repo.rglob("*.dvc"))[:50]:
-        if ".dvc" in dvc_file.relative_to(repo).parts[:-1] or not dvc_file.is_file():
+    for dvc_file in sorted(repo.glob("*.dvc")) + sorted(repo.glob("*/*.dvc"))[:50]:
+        if dvc_file.is_symlink() or not dvc_file.is_file():
             continue
         data = ctx.yaml(str(dvc_file.relative_to(repo)))
         for out in data.get("outs", []) if isinstance(data, dict) else []:
@@ -332,9 +348,7 @@ def _pytest(ctx: Context) -> dict[str, Any]:
                               "-o", "addopts=", f"--junitxml={junit}", "tests"])
         info["result"] = result
         try:
-            if junit.stat().st_size > 10 * MAX_READ:
-                raise ValueError("junit.xml too large")
-            root = ET.parse(junit).getroot()
+            root = ET.fromstring(read_capped(junit, 10 * MAX_READ))
             for case in root.iter("testcase"):
                 name = f"{case.get('classname', '')}::{case.get('name', '')}"
                 bad = any(child.tag in ("failure", "error") for child in case)
@@ -545,21 +559,19 @@ def check_drift(ctx: Context) -> Outcome:
     if not (ctx.box.repo / "data" / "diabetes.csv").is_file():
         return 0, "data/diabetes.csv is missing (the reference data)"
     same, shifted = drift_samples()
-    tmp = ctx.box.folder / "tmp"
+    inputs = ctx.box.folder / "inputs"  # the checker's, read-only for the sandbox user
     verdicts = {}
     for name, frame in (("fresh", same), ("shifted", shifted)):
-        batch, out = tmp / f"{name}.csv", tmp / f"{name}-report.json"
+        batch = inputs / f"{name}.csv"
+        out = ctx.box.folder / "tmp" / f"{name}-{os.urandom(4).hex()}.json"
         frame.to_csv(batch, index=False)
-        if os.geteuid() == 0:
-            os.chown(batch, ctx.box.uid, ctx.box.uid)
+        os.chmod(batch, 0o644)
         result = ctx.box.run(["python", "monitor.py", "--reference", "data/diabetes.csv",
                               "--current", str(batch), "--out", str(out)], timeout_s=120)
         if not result.ok:
             return 0, f"{name} batch: " + result.why()
         try:
-            if out.stat().st_size > MAX_READ:
-                raise ValueError
-            verdicts[name] = json.loads(out.read_text(encoding="utf-8"))["drift"]
+            verdicts[name] = json.loads(read_capped(out))["drift"]
         except (OSError, ValueError, KeyError, TypeError):
             return 0, f"{name} batch: the report is not JSON with a \"drift\" key"
     right = (verdicts["fresh"] is False) + (verdicts["shifted"] is True)

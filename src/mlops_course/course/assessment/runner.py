@@ -30,6 +30,7 @@ import resource
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import tempfile
@@ -150,6 +151,20 @@ def _dir_size(path: Path, limit: int) -> int:
     return total
 
 
+def _special_files(folder: str, names: list[str]) -> set[str]:
+    """What the copy leaves out: named pipes, sockets, devices (a pipe would block it)."""
+    skipped = set()
+    for name in names:
+        try:
+            mode = os.lstat(os.path.join(folder, name)).st_mode
+        except OSError:
+            skipped.add(name)
+            continue
+        if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode) or stat.S_ISLNK(mode)):
+            skipped.add(name)
+    return skipped
+
+
 def _hidden_home(prefix: Path) -> Path | None:
     """The first folder above the Python installation that other users cannot enter."""
     for parent in reversed(prefix.parents):
@@ -200,9 +215,9 @@ class ProjectSandbox:
         self.folder = Path(tempfile.mkdtemp(prefix="mlops-check-"))
         self.deadline = time.monotonic() + self.limits.total_timeout_s
         try:
-            shutil.copytree(self.source, self.repo, symlinks=True)
-            for sub in ("home", "logs", "stage", "tmp"):
-                (self.folder / sub).mkdir()
+            shutil.copytree(self.source, self.repo, symlinks=True, ignore=_special_files)
+            for sub in ("home", "logs", "stage", "tmp", "inputs"):
+                (self.folder / sub).mkdir(mode=0o755)
             if self.mode == "namespaces":
                 os.chmod(self.folder, 0o711)
                 for path in [self.repo, self.folder / "home", self.folder / "tmp"]:

@@ -10,9 +10,11 @@ notebook project), then the major assignment's starter, then the reference solut
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 from mlops_course.course.assessment.checker import ASSIGNMENTS, assessment_dir
@@ -65,14 +67,12 @@ def write_starter(assignment: str, out: Path, *, reference: bool = False) -> Pat
                         ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache"))
     write_diabetes_csv(out / DATA)
     _git(out, "init", "-q")
-    if reference:
-        env_free = {"DVC_NO_ANALYTICS": "1"}
-        import os
-
-        env = {**os.environ, **env_free}
-        for command in (["init", "-q"], ["add", "-q", str(DATA)]):
-            subprocess.run([_tool("dvc"), *command], cwd=out, check=True, capture_output=True,
-                           env=env)
+    if reference:  # DVC's site cache goes to a temporary folder, not /var/tmp
+        with tempfile.TemporaryDirectory(prefix="mlops-starter-dvc-") as site:
+            env = {**os.environ, "DVC_NO_ANALYTICS": "1", "DVC_SITE_CACHE_DIR": site}
+            for command in (["init", "-q"], ["add", "-q", str(DATA)]):
+                subprocess.run([_tool("dvc"), *command], cwd=out, check=True,
+                               capture_output=True, env=env)
     _git(out, "add", "-A")
     _git(out, "commit", "-q", "-m", f"{'Reference solution' if reference else 'Starter'} "
          f"of {assignment}")
