@@ -376,3 +376,21 @@ def test_a_warm_zygote_takes_nothing_but_spawns(sandbox: Sandbox) -> None:
         answer = worker.step({"op": "cell", "label": "answer add", "source": "x = 1"}, 5.0,
                              deadline)
         assert isinstance(answer, StepFailure) and "exit code 4" in answer.message
+
+
+def test_an_overrun_kills_only_the_submission_zygote(tiny, sandbox: Sandbox) -> None:  # noqa: ANN001
+    """A probe that swallows its alarm is stopped by killing its submission's zygote; the
+    next attempt, and the next submission, fork from the same warm zygote."""
+    _pidns(sandbox)
+    answers = {"add": "def add(a, b):\n    while a == 2:\n        try:\n            while True:\n"
+                      "                pass\n        except BaseException:\n            pass\n"
+                      "    return a + b\n",
+               "mul": tiny.answers["mul"]}
+    with WarmZygotes() as zygotes:
+        report = run_submission(tiny, answers, sandbox=sandbox, zygotes=zygotes)
+        outcomes = {o.grade_id: o.status for o in outcomes_from_report(tiny, report)}
+        assert outcomes == {"test_add": "timeout", "hidden_add": "pass", "test_mul": "pass"}
+        assert report.launches == 2 and (zygotes.spawned, zygotes.replaced) == (2, 0)
+        report = run_submission(tiny, tiny.answers, sandbox=sandbox, zygotes=zygotes)
+        assert {o.status for o in outcomes_from_report(tiny, report)} == {"pass"}
+        assert (zygotes.spawned, zygotes.replaced) == (3, 0)

@@ -248,7 +248,8 @@ class _Run:
         zygote and give the warm one back for the next submission."""
         if (reuse and self.warm is not None and self.zygotes is not None
                 and self.worker is not None and self.worker.popen.poll() is None):
-            clean = self.worker.end_spawn(time.monotonic() + 5.0)
+            clean = (self.worker.spawn_token is None  # killed after an overrun: waiting
+                     or self.worker.end_spawn(time.monotonic() + 5.0))
             self.report.stray_lines += self.worker.stray_lines
             if clean:
                 self.warm.uses += 1
