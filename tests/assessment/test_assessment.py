@@ -127,6 +127,28 @@ def test_sandbox_isolates_the_repository(tmp_path: Path) -> None:
     assert "net OSError" in result.output
 
 
+def test_limits_mode_without_root_still_times_out_and_serves(tmp_path: Path) -> None:
+    """The fallback of a student laptop: no namespaces, but limits, timeouts, a process
+    group, and the service probed on a free loopback port."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "serve.py").write_text(
+        "import sys\nfrom http.server import BaseHTTPRequestHandler, HTTPServer\n"
+        "class H(BaseHTTPRequestHandler):\n"
+        "    def do_GET(self):\n"
+        "        self.send_response(200); self.end_headers(); self.wfile.write(b'ok')\n"
+        "HTTPServer(('127.0.0.1', int(sys.argv[sys.argv.index('--port') + 1])), H)"
+        ".serve_forever()\n")
+    with ProjectSandbox(repo, Limits(command_timeout_s=2), mode="limits") as box:
+        slow = box.run(["sh", "-c", "echo started; sleep 30"])
+        assert slow.timed_out and "started" in slow.output and "stopped after" in slow.why()
+        with box.service(["python", "serve.py", "--port", "{port}"]) as service:
+            out, why = box.probe(service, json.dumps([
+                {"name": "health", "method": "GET", "path": "/health"}]), 20)
+    assert out is not None, why
+    assert json.loads(out)["results"][0]["status"] == 200
+
+
 def test_rubrics_viva_banks_and_guide() -> None:
     for assignment in ASSIGNMENTS:
         rubric = load_rubric(assignment)

@@ -6,7 +6,8 @@ the service) through :class:`ProjectSandbox`, with the same layers as the exerci
 (:mod:`mlops_course.course.autograde`), built from standard tools:
 
 ``namespaces`` (root, ``unshare`` works)
-    new network (loopback only, brought up), mount, PID, IPC and UTS namespaces; the
+    new network (loopback only, brought up), mount, PID, IPC and UTS namespaces; private
+    ``/tmp``, ``/var/tmp`` and ``/dev/shm`` (the job's folder bound back in); the
     checkout's instructor folders (``assessment/``, ``solutions/``, ``tests/``, ``.git``,
     ``build/``) and the home folder are hidden under empty read-only mounts (the Python
     installation that lives there is bound back in, read-only); then a separate
@@ -57,6 +58,17 @@ if [ -n "$CHECK_STAGE" ]; then
   mkdir -p "$CHECK_PYHOME"
   mount --bind "$CHECK_STAGE" "$CHECK_PYHOME"
   mount -o remount,bind,ro "$CHECK_PYHOME"
+fi
+if [ -n "$CHECK_JOB" ]; then
+  # a private /tmp (and /var/tmp, /dev/shm): nothing the repository writes there outlives
+  # it; the job folder, held open on fd 3, is bound back in at the same path
+  exec 3<"$CHECK_JOB"
+  for d in /tmp /var/tmp /dev/shm; do
+    if [ -d "$d" ]; then mount -t tmpfs -o mode=1777,size=64m tmpfs "$d"; fi
+  done
+  mkdir -p "$CHECK_JOB"
+  mount --no-canonicalize --bind /proc/self/fd/3 "$CHECK_JOB"
+  exec 3<&-
 fi
 for d in $CHECK_HIDE; do
   if [ -d "$d" ]; then mount -t tmpfs -o mode=0755,size=1m,ro tmpfs "$d"; fi
@@ -271,6 +283,7 @@ class ProjectSandbox:
         top = _hidden_home(prefix)
         hide = [root / name for name in ("assessment", "solutions", "tests", ".git", "build")]
         setup_env = {"CHECK_UID": str(self.uid), "CHECK_PYHOME": str(prefix),
+                     "CHECK_JOB": str(self.folder),
                      "CHECK_STAGE": str(self.folder / "stage") if top else "",
                      "CHECK_HIDE_TOP": str(top or ""),
                      "CHECK_HIDE": " ".join(str(p) for p in hide if " " not in str(p)),
