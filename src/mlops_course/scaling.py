@@ -56,6 +56,9 @@ HOST = "127.0.0.1"
 #: of it. A worker with pandas, scikit-learn and ONNX Runtime loaded takes ~220 MiB before
 #: any data; scoring a 25,000-row partition adds ~150 MiB.
 WORKER_MEMORY = "512MiB"
+#: A safety net for a kernel killed before its ``with`` block could stop the processes: a
+#: scheduler with no client and no task for this long exits, and its workers follow.
+IDLE_TIMEOUT_S = 900
 PREDICTION_COLUMN = "predicted_median_house_value"
 PROBLEMS_COLUMN = "problems"
 INDEX = "district_id"
@@ -167,7 +170,8 @@ def cli_cluster(
     """A scheduler and workers as separate processes, started with Dask's command-line
     tools, ``dask scheduler`` and ``dask worker``, as one would on the machines of a
     cluster; here all on 127.0.0.1. Each runs in its own process group, stopped (SIGTERM,
-    then SIGKILL) on exit.
+    then SIGKILL) on exit. If this process is killed before it can stop them, the
+    scheduler exits after :data:`IDLE_TIMEOUT_S` idle seconds and the workers 30 s later.
     """
     from distributed import Client
 
@@ -185,6 +189,7 @@ def cli_cluster(
         try:
             procs.append(_spawn([str(dask_cli), "scheduler", "--host", HOST, "--port", "0",
                                  "--no-dashboard", "--dashboard-address", f"{HOST}:0",
+                                 "--idle-timeout", f"{IDLE_TIMEOUT_S}s",
                                  "--scheduler-file", str(scheduler_file)],
                                 env, logs / "scheduler.log"))
             address = _wait_for_scheduler(scheduler_file, procs[0], logs / "scheduler.log",
@@ -193,7 +198,8 @@ def cli_cluster(
                                  "--nworkers", str(n_workers), "--nthreads",
                                  str(threads_per_worker), "--memory-limit", memory_limit,
                                  "--local-directory", str(scratch), "--no-dashboard",
-                                 "--dashboard-address", f"{HOST}:0"],
+                                 "--dashboard-address", f"{HOST}:0",
+                                 "--death-timeout", "30"],
                                 env, logs / "workers.log"))
             with Client(address, timeout=timeout_s) as client:
                 client.wait_for_workers(n_workers, timeout=timeout_s)
