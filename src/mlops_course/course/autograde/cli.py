@@ -40,7 +40,7 @@ def add_commands(commands: Any) -> None:
                             "the gradebook is written here, as in a local run)")
     grade.add_argument("--cold", action="store_true",
                        help="a fresh sandbox for every submission instead of one warm "
-                            "sandbox per job (about 4x slower; see README's grading section)")
+                            "sandbox per job (several times slower; see README's grading section)")
     grade.add_argument("--no-progress", action="store_true", help="no progress bar")
     grade.set_defaults(func=_grade)
 
