@@ -51,7 +51,7 @@ _counter = itertools.count(1)
 
 _SETUP = r"""
 set -eu
-ip link set lo up 2>/dev/null || true
+ip link set lo up 2>/dev/null || "$CHECK_PYTHON" -I -S -c "$CHECK_LO_UP" || true
 if [ -n "$CHECK_STAGE" ]; then
   mount --bind "$CHECK_PYHOME" "$CHECK_STAGE"
   mount -t tmpfs -o mode=0755,size=1m tmpfs "$CHECK_HIDE_TOP"
@@ -75,6 +75,15 @@ for d in $CHECK_HIDE; do
 done
 exec setpriv --reuid="$CHECK_UID" --regid="$CHECK_UID" --clear-groups --no-new-privs \
   --inh-caps=-all --bounding-set=-all -- "$@"
+"""
+
+
+# loopback up without iproute2 (SIOCGIFFLAGS, then SIOCSIFFLAGS with IFF_UP)
+_LO_UP = """
+import fcntl, socket, struct
+sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+flags = struct.unpack("16sH", fcntl.ioctl(sock, 0x8913, struct.pack("16sH", b"lo", 0)))[1]
+fcntl.ioctl(sock, 0x8914, struct.pack("16sH", b"lo", flags | 1))
 """
 
 
@@ -283,7 +292,8 @@ class ProjectSandbox:
         top = _hidden_home(prefix)
         hide = [root / name for name in ("assessment", "solutions", "tests", ".git", "build")]
         setup_env = {"CHECK_UID": str(self.uid), "CHECK_PYHOME": str(prefix),
-                     "CHECK_JOB": str(self.folder),
+                     "CHECK_JOB": str(self.folder), "CHECK_PYTHON": sys.executable,
+                     "CHECK_LO_UP": _LO_UP,
                      "CHECK_STAGE": str(self.folder / "stage") if top else "",
                      "CHECK_HIDE_TOP": str(top or ""),
                      "CHECK_HIDE": " ".join(str(p) for p in hide if " " not in str(p)),
