@@ -86,6 +86,34 @@ def test_a_fast_run_is_shown_only_without_stored_outputs_and_says_so(
     assert book.choose_notebook(lesson.name, lessons_dir=runs).origin == "none"
 
 
+def test_a_notebook_page_names_its_run_and_strips_the_metrics_mime(tmp_path: Path) -> None:
+    name = discover()[0].name
+    run = _notebook(False)
+    run["cells"][0]["outputs"].append({"output_type": "display_data", "metadata": {}, "data": {
+        "application/vnd.mlops-course.metrics+json": {"test_rmse_usd": 48976.0},
+        "text/plain": "test_rmse_usd  4.898e+04"}})
+    title = "# Lesson 1 — title\n\nSee [L4](../lectures/04-versioning.md)."
+    run["cells"].insert(0, {"cell_type": "markdown", "metadata": {}, "source": title})
+    (tmp_path / f"{name}.ipynb").write_text(json.dumps(run))
+    summary = {"mode": "full", "machine": "Linux x86_64, 2 CPUs", "finished_utc":
+               "2026-11-30T00:14:54+00:00",
+               "lessons": [{"name": name, "status": "ok", "seconds": 41.3, "fast": False}]}
+    lesson = book.plan_lessons(lessons_dir=tmp_path, summary=summary)[0]
+    linker = book._Linker(ROOT, {"lectures/04-versioning.md": "lectures/04-versioning.md"})
+    page = book._notebook_page(lesson.notebook, lesson, linker, f"notebooks/{name}.ipynb",
+                               "results-01")
+    first = page["cells"][0]["source"]
+    assert first.startswith("# Lesson 1 — title\n")
+    assert "(finished 2026-11-30 00:14 UTC), in **full mode**" in first
+    assert "It took 41 s on Linux x86_64, 2 CPUs." in first
+    assert "[L4](../lectures/04-versioning.md)" in first
+    outputs = page["cells"][1]["outputs"]
+    assert all("application/vnd.mlops-course.metrics+json" not in o.get("data", {})
+               for o in outputs) and outputs[-1]["data"]["text/plain"]
+    assert book._results_page([lesson], summary, {f"notebooks/{name}.ipynb":
+                                                  f"notebooks/{name}.ipynb"}).count("48,976") == 1
+
+
 def test_the_table_of_contents_follows_the_lessons_that_exist() -> None:
     lessons = book.plan_lessons(prefer="stored")
     numbers = sorted({lesson.number for lesson in discover()}

@@ -87,11 +87,13 @@ class NotebookSource:
         mode = {True: "**fast mode** (small samples, few estimators: numbers differ from the "
                       "full run the prose describes)",
                 False: "**full mode**", None: "an unrecorded mode"}[self.fast]
-        when = f" finished {self.finished}" if self.finished else ""
+        when = ""
+        if self.finished:  # 2026-11-30T00:14:54+00:00 -> 2026-11-30 00:14 UTC
+            when = f" (finished {self.finished[:16].replace('T', ' ')} UTC)"
         what = ("the last `make lessons` run" if self.origin == "run"
                 else "the outputs stored with the course by `make outputs`")
         return (f"The outputs on this page come from {what}{when}, in {mode}. "
-                f"Executed notebook: `{rel}`. The book shows outputs, it never re-runs them.")
+                f"Executed notebook: `{rel}`.")
 
 
 @dataclass
@@ -227,8 +229,10 @@ def plan_lessons(*, prefer: str = "run", lessons_dir: Path | None = None,
         lesson.lecture, lesson.title = path, title
     entries = {e.get("name"): e for e in (summary or {}).get("lessons", [])}
     for lesson in by_number.values():
-        if lesson.notebook is not None and lesson.notebook.origin == "run":
-            lesson.summary = entries.get(lesson.name)
+        entry = entries.get(lesson.name)
+        if lesson.notebook is not None and lesson.notebook.origin == "run" and entry and \
+                entry.get("fast") == lesson.notebook.fast:
+            lesson.summary = {**entry, "machine": (summary or {}).get("machine")}
     return [by_number[n] for n in sorted(by_number)]
 
 
@@ -339,8 +343,12 @@ def _notebook_page(source: NotebookSource, lesson: BookLesson, linker: _Linker, 
     else:
         notebook = json.loads(src.read_text(encoding="utf-8"))
     kind = "warning" if source.origin == "none" or source.fast else "note"
-    banner = _admonition(kind, "Which run this page shows", source.describe() + (
-        f" The lesson's key metrics are on the {{ref}}`results page <{results_label}>`."
+    ran = lesson.summary or {}
+    took = (f" It took {ran['seconds']:.0f} s on {ran['machine']}."
+            if ran.get("seconds") is not None and ran.get("machine") else "")
+    banner = _admonition(kind, "Which run this page shows", source.describe() + took + (
+        " The book shows these outputs; it never runs a notebook itself. The lesson's key "
+        f"metrics are on the {{ref}}`results page <{results_label}>`."
         if source.origin != "none" else ""))
     _rewrite_cells(notebook, linker, lesson_source_for(src), page)
     for cell in notebook.get("cells", []):  # the metrics' own MIME type: shown as text/plain
