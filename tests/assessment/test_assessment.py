@@ -22,6 +22,7 @@ from mlops_course.course.assessment import (
     load_rubric,
     write_starter,
 )
+from mlops_course.course.assessment.dataset import DEFECTS, diabetes_frame
 from mlops_course.course.assessment.runner import ProjectSandbox
 from mlops_course.course.assessment.viva import LEVELS, load_banks, render_bank, student_guide
 
@@ -150,9 +151,15 @@ def test_limits_mode_without_root_still_times_out_and_serves(tmp_path: Path) -> 
 
 
 def test_rubrics_viva_banks_and_guide() -> None:
+    # what the briefs and the assessment README say
+    automated = {"assignment-1": 40, "major": 60}
     for assignment in ASSIGNMENTS:
         rubric = load_rubric(assignment)
         assert rubric.total == 100 and rubric.weight_percent == 50
+        assert rubric.automated_max == automated[assignment]
+    assert (Limits().command_timeout_s, Limits().total_timeout_s) == (180, 600)
+    frame = diabetes_frame()
+    assert len(frame) == 442 + DEFECTS["duplicates"] and frame["bmi"].isna().sum() > 0
     banks = load_banks()
     assert [bank.lesson for bank in banks] == list(range(1, 12))
     for bank in banks:

@@ -416,7 +416,7 @@ class ProjectSandbox:
 
     def _last_line(self, log: Path) -> str:
         lines = [line for line in self._tail(log, 4000).splitlines() if line.strip()]
-        return lines[-1].strip()[:300] if lines else "(no output)"
+        return f"its last output: {lines[-1].strip()[:300]}" if lines else "it printed nothing"
 
 
 def _first_child(pid: int, timeout_s: float = 10.0) -> int | None:
