@@ -108,6 +108,16 @@ def test_broken_repositories_each_get_a_clear_row(tmp_path: Path) -> None:
     assert float(rows[1]["tests (/6)"]) == 0 and rows[1]["viva"] == ""
 
 
+def test_a_repository_too_large_or_not_a_folder_is_an_error_row(tmp_path: Path) -> None:
+    (tmp_path / "big").mkdir()
+    (tmp_path / "big" / "data.bin").write_bytes(b"x" * 2048)
+    report = check_project("assignment-1", tmp_path / "big", Limits(max_repo_mb=0))
+    assert report.status() == "error" and "larger than 0 MB" in report.error
+    assert report.automated_points == 0 and "could not be checked" in report.markdown()
+    (tmp_path / "file.zip").write_bytes(b"PK")
+    assert "not a folder" in check_project("major", tmp_path / "file.zip").error
+
+
 def test_sandbox_isolates_the_repository(tmp_path: Path) -> None:
     (tmp_path / "repo").mkdir()
     with ProjectSandbox(tmp_path / "repo", Limits(command_timeout_s=20)) as box:
