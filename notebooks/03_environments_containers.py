@@ -86,7 +86,7 @@ print(f"container engine: {f'{engine.name} {engine.version} ({engine.path})' if 
 # graph with Google's `protobuf`. `onnx` and `skl2onnx` accept any `protobuf>=6.31.1`, so
 # a fresh `pip install` today may give protobuf 7 — and a colleague who installed last
 # month has protobuf 6. Below, two throwaway environments run the **same script**: each
-# is a venv made in a second (no pip, no download) that sees the course's packages; the
+# is a venv made without pip and without a download that sees the course's packages; the
 # second has protobuf 7 unpacked into its own site-packages, which come first on its
 # `sys.path`. The protobuf 7 wheel is fetched once into `build/containers/wheelhouse/`
 # (a package registry, like the base image below: setup, not lesson).
