@@ -83,8 +83,8 @@ print(f"container engine: {f'{engine.name} {engine.version} ({engine.path})' if 
 # %% [markdown]
 # ## The problem, shown: same code, two dependency sets
 # Lesson 8 exports the house-price model to ONNX with `skl2onnx`, which builds the ONNX
-# graph with Google's `protobuf`. `onnx` and `skl2onnx` accept any `protobuf>=6.31.1`, so
-# a fresh `pip install` today may give protobuf 7 — and a colleague who installed last
+# graph with Google's `protobuf`. `onnx` (which `skl2onnx` builds on) accepts any
+# `protobuf>=6.31.1`, so a fresh `pip install` today may give protobuf 7 — and a colleague who installed last
 # month has protobuf 6. Below, two throwaway environments run the **same script**: each
 # is a venv made without pip and without a download that sees the course's packages; the
 # second has protobuf 7 unpacked into its own site-packages, which come first on its
