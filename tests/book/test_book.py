@@ -37,7 +37,10 @@ from mlops_course.course.lessons import discover
 
 ROOT = config.project_root()
 IN_CI = os.environ.get("CI", "").lower() == "true"
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or "/usr/bin/chromium"
+# Debian's chromium (what .ci/run installs); GitHub's Ubuntu runners also have Chrome
+CHROMIUM = os.environ.get("MLOPS_COURSE_CHROMIUM") or next(
+    (found for name in ("chromium", "chromium-browser", "google-chrome")
+     if (found := shutil.which(name))), "/usr/bin/chromium")
 SCREENSHOTS = ROOT / "build" / "book-screenshots"
 LECTURE_1 = ROOT / "lectures" / "01-ml-systems.md"
 
@@ -263,18 +266,25 @@ def site(built: book.BookReport):
         thread.join(timeout=10)
 
 
-@pytest.fixture(scope="module")
-def browser():
+@pytest.fixture(scope="session")
+def chromium_path() -> str:
+    """The Chromium binary, checked before the book is built (a skip costs nothing)."""
     if not Path(CHROMIUM).is_file():
-        message = ("no Chromium: install Debian's `chromium` (apt-get install chromium); "
-                   "Playwright cannot download its own browsers here")
+        message = ("no Chromium: install Debian's `chromium` (apt-get install chromium) or "
+                   "name a Chromium or Chrome binary in MLOPS_COURSE_CHROMIUM; Playwright "
+                   "cannot download its own browsers offline")
         if IN_CI:
             pytest.fail(f"CI=true but {message}")
         pytest.skip(message)
+    return CHROMIUM
+
+
+@pytest.fixture(scope="module")
+def browser(chromium_path: str):
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
+        chromium = playwright.chromium.launch(executable_path=chromium_path, headless=True,
                                               args=["--no-sandbox", "--disable-gpu"])
         try:
             yield chromium
@@ -282,7 +292,8 @@ def browser():
             chromium.close()
 
 
-def test_every_page_in_a_real_browser(built: book.BookReport, site: str, browser) -> None:
+def test_every_page_in_a_real_browser(chromium_path: str, browser, built: book.BookReport,
+                                      site: str) -> None:
     out = built.out_dir
     pages = sorted(p.relative_to(out).as_posix() for p in out.rglob("*.html")
                    if not p.relative_to(out).as_posix().startswith(("_static/", "_sources/")))
