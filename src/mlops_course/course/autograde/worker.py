@@ -354,10 +354,23 @@ def _clean_scratch() -> None:
             for name in set(os.listdir(folder)) - kept:
                 path = os.path.join(folder, name)
                 if os.path.isdir(path) and not os.path.islink(path):
+                    _writable(path)  # a folder the code made unreadable is its own
                     shutil.rmtree(path, ignore_errors=True)
                 else:
                     with contextlib.suppress(OSError):
                         os.unlink(path)
+
+
+def _writable(top: str) -> None:
+    """Give every folder under ``top`` (symbolic links aside) mode 0700 again, top down."""
+    with contextlib.suppress(OSError):
+        os.chmod(top, 0o700)
+    for root, folders, _ in os.walk(top):
+        for name in folders:
+            path = os.path.join(root, name)
+            if not os.path.islink(path):
+                with contextlib.suppress(OSError):
+                    os.chmod(path, 0o700)
 
 
 def _spawn(message: dict[str, Any]) -> None:
@@ -434,8 +447,8 @@ def _tree_state() -> dict[str, tuple[int, ...]]:
     content, mode, owner, name or time would change (ctime cannot be set back)."""
     found: dict[str, tuple[int, ...]] = {}
     for folder, kept in (_State.scratch or {}).items():
-        info = os.lstat(folder)
-        found[folder] = (info.st_ino, info.st_mode, info.st_uid)
+        info = os.lstat(folder)  # and what it holds: an entry that could not be removed
+        found[folder] = (info.st_ino, info.st_mode, info.st_uid, *sorted(os.listdir(folder)))
         stack = [os.path.join(folder, name) for name in kept]
         while stack and len(found) < 10_000:
             path = stack.pop()

@@ -49,6 +49,8 @@ libc = ctypes.CDLL(None, use_errno=True)
 for folder in ('/tmp', '/dev/shm', '.'):
     with open(f'{folder}/x_warm_left', 'w') as handle:
         handle.write('left by an earlier submission')
+    os.makedirs(f'{folder}/x_warm_locked/inside', exist_ok=True)  # hard to delete
+    os.chmod(f'{folder}/x_warm_locked', 0)
 IPC = [libc.shmget(0x57524D31, 4096, 0o1666), libc.semget(0x57524D32, 1, 0o1666),
        libc.msgget(0x57524D33, 0o1666)]
 
