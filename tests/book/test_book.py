@@ -179,6 +179,13 @@ def test_links_map_to_book_pages(tmp_path: Path) -> None:
     assert "[kept](../Makefile)" in out  # code blocks are not touched
 
 
+def test_the_build_never_replaces_a_folder_it_did_not_write(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("someone's work")
+    with pytest.raises(book.BookError, match="not written by `mlops-course book`"):
+        book.build_book(tmp_path, src_dir=tmp_path.parent / f"{tmp_path.name}-src")
+    assert (tmp_path / "notes.txt").read_text() == "someone's work"
+
+
 # --------------------------------------------------------------------------- the build
 @pytest.fixture(scope="session")
 def built(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> book.BookReport:

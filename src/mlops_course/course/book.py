@@ -62,6 +62,18 @@ class BookError(MlopsCourseError):
     """The course book cannot be built (missing sources, or Sphinx reported a problem)."""
 
 
+MARKER = ".mlops-course-book"  # marks a folder this module wrote (safe to replace)
+
+
+def _check_replaceable(folder: Path) -> None:
+    """Refuse to replace a folder that holds anything but an earlier build of the book."""
+    if folder.is_file() or (folder.is_dir() and any(folder.iterdir())
+                            and not (folder / MARKER).exists()):
+        raise BookError(f"{folder} is not empty and was not written by `mlops-course book`; "
+                        "nothing was changed. Choose a new or empty folder (default: "
+                        "build/book).")
+
+
 @dataclass(frozen=True)
 class NotebookSource:
     """Which executed notebook a lesson page shows, and what run it comes from.
@@ -515,7 +527,7 @@ def _config_yaml(title: str) -> str:
         "author": "the mlops-course authors",
         "copyright": "",
         "only_build_toc_files": True,
-        "exclude_patterns": ["_build", "**.ipynb_checkpoints"],
+        "exclude_patterns": ["_build", "_doctrees", "**.ipynb_checkpoints"],
         "execute": {"execute_notebooks": "off"},
         "parse": {"myst_enable_extensions": ["colon_fence", "dollarmath", "substitution",
                                              "tasklist"],
@@ -597,9 +609,11 @@ def write_sources(lessons: list[BookLesson], src_dir: Path, *,
     Returns the pages written (book paths) and the notes about links shown as text.
     """
     root = config.project_root()
+    _check_replaceable(src_dir)
     if src_dir.exists():
         shutil.rmtree(src_dir)
     src_dir.mkdir(parents=True)
+    (src_dir / MARKER).write_text("Written by `mlops-course book`.\n", encoding="utf-8")
     pages: dict[str, str] = {}
     for lesson in lessons:
         if lesson.lecture is not None:
@@ -671,6 +685,7 @@ def build_book(out_dir: Path | None = None, *, prefer: str = "run",
     out_dir = Path(out_dir or build / "book").resolve()
     src_dir = Path(src_dir or build / "book-src").resolve()
     lessons_dir = Path(lessons_dir or build / "lessons")
+    _check_replaceable(out_dir)
     summary = _read_json(Path(summary_path or lessons_dir / "summary.json"))
     lessons = plan_lessons(prefer=prefer, lessons_dir=lessons_dir, summary=summary)
     if not lessons:
@@ -693,6 +708,8 @@ def build_book(out_dir: Path | None = None, *, prefer: str = "run",
         raise BookError(f"The book did not build (Sphinx, warnings are errors); sources in "
                         f"{_relative(src_dir)}:\n{shown}\nFix the page named above, then run "
                         "`make book` again.")
+    (tmp_out / MARKER).write_text("Written by `mlops-course book`; the next build replaces "
+                                  "this folder.\n", encoding="utf-8")
     shutil.rmtree(out_dir, ignore_errors=True)
     tmp_out.rename(out_dir)
     (out_dir / ".buildinfo").unlink(missing_ok=True)
