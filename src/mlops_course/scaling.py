@@ -32,6 +32,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import logging
 import os
 import shutil
 import signal
@@ -149,7 +150,8 @@ def local_cluster(
         cluster = LocalCluster(
             n_workers=n_workers, threads_per_worker=threads_per_worker, processes=True,
             host=HOST, dashboard_address=f"{HOST}:0", worker_dashboard_address=None,
-            memory_limit=memory_limit, local_directory=str(scratch))
+            memory_limit=memory_limit, local_directory=str(scratch),
+            silence_logs=logging.ERROR)  # not the nanny's notes when workers are scaled down
         try:
             yield Cluster(cluster.scheduler_address, "LocalCluster", n_workers,
                           _bytes(memory_limit), time.perf_counter() - start, scratch,
