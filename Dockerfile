@@ -11,6 +11,8 @@
 ARG BASE_IMAGE=python:3.11-slim-bookworm
 
 FROM ${BASE_IMAGE} AS builder
+# first in each stage: every layer below carries it (mlops_course.containers prunes by it)
+LABEL io.mlops-course.stage="builder"
 WORKDIR /build
 COPY tools/pip.whl /tools/pip.whl
 COPY wheels/ /wheels/
@@ -22,7 +24,8 @@ RUN python3 -m venv --without-pip /opt/venv \
     && python3 /tools/pip.whl/pip --python /opt/venv/bin/python check
 
 FROM ${BASE_IMAGE} AS runtime
-LABEL org.opencontainers.image.title="house-prices" \
+LABEL io.mlops-course.stage="runtime" \
+      org.opencontainers.image.title="house-prices" \
       org.opencontainers.image.description="mlops-course: the house-price prediction service"
 RUN groupadd --system --gid 10001 app \
     && useradd --system --uid 10001 --gid 10001 --no-create-home --shell /usr/sbin/nologin app

@@ -477,7 +477,7 @@ def build_image(engine: Engine, context: str | os.PathLike[str], *, tag: str | N
         args.append("--no-cache")
     with _exclusive("build"):
         if no_cache:
-            engine.run("image", "prune", "--force", check=False)
+            _prune(engine)
         start = time.perf_counter()
         done = engine.run(*args, str(context), timeout=900)
         seconds = time.perf_counter() - start
@@ -539,10 +539,16 @@ def remove_image(engine: Engine, tag: str) -> None:
 
 
 def prune_dangling(engine: Engine) -> None:
-    """Remove images that no tag names any more (e.g. left by a ``--no-cache`` build);
-    under the build lock, so no build running now loses its layers."""
+    """Remove this course's images that no tag names any more (e.g. left by a
+    ``--no-cache`` build); under the build lock, so no build running now loses its layers."""
     with _exclusive("build"):
-        engine.run("image", "prune", "--force", check=False)
+        _prune(engine)
+
+
+def _prune(engine: Engine) -> None:
+    # only images with the Dockerfile's stage label: other projects' images are not ours
+    engine.run("image", "prune", "--force", "--filter", "label=io.mlops-course.stage",
+               check=False)
 
 
 def run_in_image(engine: Engine, tag: str, *command: str, user: str | None = None) -> str:
