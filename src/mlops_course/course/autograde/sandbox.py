@@ -312,6 +312,23 @@ def _kill_uid(uid: int) -> None:
         time.sleep(0.01)
 
 
+def _kill_child_of(parent: int, pid: int) -> None:
+    """SIGKILL ``pid`` if it is still a child of ``parent`` (through a pidfd, so that a pid
+    the kernel gave to another process meanwhile is never signalled)."""
+    try:
+        handle = os.pidfd_open(pid)
+    except OSError:
+        return
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            if int(stat.read().rsplit(")", 1)[1].split()[1]) == parent:
+                signal.pidfd_send_signal(handle, signal.SIGKILL)
+    except (OSError, ValueError, IndexError):
+        pass
+    finally:
+        os.close(handle)
+
+
 def _children(pid: int) -> list[int]:
     """The child processes of ``pid`` (its threads' children lists)."""
     found: list[int] = []
@@ -513,9 +530,9 @@ class WorkerProcess:
             return False
         self.spawn_token = self.child_token = None
         stray = (self.stray_lines, self.stray_bytes)
-        for pid in [below[0], *_children(below[0])]:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(pid, signal.SIGKILL)
+        _kill_child_of(self.zygote_pid, below[0])
+        for pid in _children(below[0]):
+            _kill_child_of(below[0], pid)
         try:
             record = self._receive(token, deadline)
         except (TimeoutError, _Flood):
