@@ -38,6 +38,9 @@ setup: $(STAMP) ## create .venv with the pinned stack (idempotent, quick when do
 
 data: setup ## fetch and verify the housing data (MLOPS_COURSE_DATA_MIRROR=DIR to copy it offline)
 	@$(COURSE) data fetch
+	@# lesson 3's downloads happen here, at setup, so lessons and tests run offline after it:
+	@# the base image (once per machine, when an engine, root and debootstrap are there)
+	@$(COURSE) image base --if-possible
 
 lessons: data ## run every lesson end to end -> build/lessons/ (FAST=1: fast mode)
 	@$(COURSE) lessons run $(LESSONS) $(if $(filter 1 true yes,$(FAST)),--fast,)
