@@ -368,6 +368,62 @@ def test_a_warm_sandbox_is_reused_and_passes_nothing_on(tiny, sandbox: Sandbox) 
         assert (zygotes.spawned, zygotes.replaced) == (4, 1)  # reniced zygote: replaced
 
 
+# A leaves a process with copies of the worker's pipes: when A's submission zygote is
+# gone it stops the warm zygote and answers in its place, so that it would read the next
+# submission's answers and hidden probes and make up their results.
+WARM_HIJACK = """import json
+import os
+import signal
+import sys
+import time
+
+ZYGOTE = os.getppid()
+with open(f'/proc/{ZYGOTE}/stat') as handle:
+    WARM = int(handle.read().rsplit(')', 1)[1].split()[1])
+PIPES = (os.dup(int(sys.argv[1])), os.dup(int(sys.argv[2])))
+if os.fork() == 0:
+    if os.fork() == 0:
+        os.setsid()
+        while os.path.exists(f'/proc/{ZYGOTE}'):
+            time.sleep(0.0005)
+        while True:  # the warm zygote waits for its next message
+            with open(f'/proc/{WARM}/stat') as handle:
+                if handle.read().rsplit(')', 1)[1].split()[0] == 'S':
+                    break
+        os.kill(WARM, signal.SIGSTOP)
+        buffer, tokens = b'', {}
+        while True:
+            chunk = os.read(PIPES[0], 1 << 16)
+            if not chunk:
+                os._exit(0)
+            buffer += chunk
+            while b'\\n' in buffer:
+                line, buffer = buffer.split(b'\\n', 1)
+                message = json.loads(line)
+                op = message.get('op')
+                tokens[op] = message.get('token')
+                reply = {'token': tokens[op], 'status': 'ok', 'pid': 2, 'seconds': 0.0,
+                         'value': 'hijacked'}
+                if op == 'bye':
+                    reply = {'token': tokens.pop('fork', None) or tokens['spawn'], 'ended': 0}
+                os.write(PIPES[1], (json.dumps(reply) + '\\n').encode())
+    os._exit(0)
+os.wait()
+"""
+
+
+def test_a_process_left_behind_cannot_answer_for_the_next_submission(tiny, sandbox: Sandbox
+                                                                     ) -> None:  # noqa: ANN001
+    """Before each spawn the grader kills, from outside, every process of the warm
+    sandbox but its init and zygote: nothing of A's can read B's messages or answer them."""
+    _pidns(sandbox)
+    answers = {"add": WARM_HIJACK + "\n\n" + tiny.answers["add"], "mul": tiny.answers["mul"]}
+    with WarmZygotes() as zygotes:
+        for submission in (answers, tiny.answers, tiny.answers):
+            report = run_submission(tiny, submission, sandbox=sandbox, zygotes=zygotes)
+            assert [o.status for o in outcomes_from_report(tiny, report)] == ["pass"] * 3
+
+
 def test_a_warm_zygote_takes_nothing_but_spawns(sandbox: Sandbox) -> None:
     """After its first spawn a warm zygote ends at any other message, so that no answer
     or probe meant for a submission's process ever stays in its memory."""

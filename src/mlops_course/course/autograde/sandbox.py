@@ -504,6 +504,12 @@ class WorkerProcess:
         if self.zygote_pid is None:  # launcher -> init -> zygote, before any student code
             below_init = [c for p in _children(self.popen.pid) for c in _children(p)]
             self.zygote_pid = below_init[0] if len(below_init) == 1 else 0
+        # From outside, before the message is written: a process the last submission left
+        # could hold a copy of the pipe, stop the warm zygote and read the next
+        # submission's answers and probes in its place (and answer them).
+        problem = self._strangers()
+        if problem is not None:
+            return f"not clean: {problem}"
         try:
             if not self._send({"op": "spawn", "token": token}, deadline):
                 return "the warm zygote is gone"
@@ -519,6 +525,46 @@ class WorkerProcess:
         with contextlib.suppress(OSError):  # crash messages show this submission's output
             os.truncate(self.run_dir / "output.log", 0)
         return None
+
+    def _strangers(self) -> str | None:
+        """SIGKILL, from this side, every process of this sandbox's PID namespace but its
+        init and the warm zygote; what is still wrong after that (a description), or None.
+        Seen from outside, no process inside can hide or stop this."""
+        inits = _children(self.popen.pid)
+        if len(inits) != 1 or not self.zygote_pid:
+            return "an unexpected process tree"
+        try:
+            namespace = os.readlink(f"/proc/{inits[0]}/ns/pid")
+        except OSError:
+            return "a PID namespace that cannot be read"
+        for _ in range(200):
+            found = 0
+            for entry in os.listdir("/proc"):
+                if not entry.isdigit() or int(entry) in (inits[0], self.zygote_pid):
+                    continue
+                try:  # the pidfd first: a pid reused after the check is never signalled
+                    handle = os.pidfd_open(int(entry))
+                except OSError:
+                    continue
+                try:
+                    if os.readlink(f"/proc/{entry}/ns/pid") == namespace:
+                        found += 1
+                        signal.pidfd_send_signal(handle, signal.SIGKILL)
+                except OSError:
+                    pass
+                finally:
+                    os.close(handle)
+            if not found:
+                break
+            time.sleep(0.002)
+        else:
+            return "processes that survived SIGKILL"
+        try:
+            with open(f"/proc/{self.zygote_pid}/stat") as stat:
+                state = stat.read().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            return "a warm zygote that is gone"
+        return "a stopped warm zygote" if state in ("T", "t") else None
 
     def kill_submission(self, deadline: float) -> bool:
         """SIGKILL the submission's zygote and its child, not the warm zygote above them
