@@ -65,13 +65,13 @@ SEED = config.set_seed(SEED)
 warnings.filterwarnings("ignore", message="IProgress not found")  # tqdm: harmless
 WORK = config.work_dir("11_scaling_out")
 CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-TRAIN_ROWS = 1_500 if FAST else 6_000  # training districts for the search
-N_CONFIGS = 4 if FAST else 8  # settings to score, 3 folds each
+TRAIN_ROWS = 1_500 if FAST else 4_000  # training districts for the search
+N_CONFIGS = 4 if FAST else 6  # settings to score, 3 folds each
 N_FOLDS = 3
 MAX_ITER = (20, 60, 20) if FAST else (50, 150, 50)  # boosting iterations: (low, high, step)
 WORKER_COUNTS = [1, 2] if FAST else [1, 2, 3]  # the speedup table's cluster sizes
 SEARCH_MEMORY = "1GiB"  # per worker of the search's cluster (scoring: scaling.WORKER_MEMORY)
-DISTRICTS = 200_000 if FAST else 800_000  # rows of the batch-scoring data set
+DISTRICTS = 200_000 if FAST else 1_000_000  # rows of the batch-scoring data set
 PARTITION_ROWS = 25_000
 print(f"FAST={FAST}; {platform.processor() or platform.machine()}, {CORES} cores; "
       f"working in {WORK}")
