@@ -138,6 +138,46 @@ def test_sandbox_isolates_the_repository(tmp_path: Path) -> None:
     assert "net OSError" in result.output
 
 
+def test_sandbox_hides_the_other_hand_ins_and_writes_nowhere_else(tmp_path: Path) -> None:
+    """The folder that holds the hand-ins is hidden (one student cannot read another's
+    repository), and nothing outside the job's own folders is writable, not even the
+    host's world-writable folders (a channel to a later repository)."""
+    import tempfile
+
+    if os.geteuid() != 0 or not shutil.which("unshare"):
+        reason = "the full sandbox needs root and unshare"
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason + " (CI runs as root with unshare)")
+        pytest.skip(reason)
+    # outside /tmp, which the sandbox replaces anyway, and outside the home, which it hides
+    # when others cannot enter it: a temporary folder beside the checkout (else the home)
+    beside = config.project_root().parent
+    where = beside if os.access(beside, os.W_OK) else Path.home()
+    with tempfile.TemporaryDirectory(dir=where, prefix=".mlops-check-test-") as top:
+        for name in ("alice", "bob"):
+            (Path(top) / name).mkdir()
+        (Path(top) / "bob" / "answer.py").write_text("SECRET = 42\n")
+        os.chmod(top, 0o755)
+        places = [p for p in ("/run/lock", str(config.project_root()), top)
+                  if os.path.isdir(p)]
+        with ProjectSandbox(Path(top) / "alice", Limits(command_timeout_s=20)) as box:
+            assert box.mode == "namespaces"
+            result = box.run(["python", "-c", (
+                "import os\n"
+                f"print('bob', os.path.exists({top!r} + '/bob/answer.py'))\n"
+                f"for place in {places!r}:\n"
+                "    try:\n"
+                "        open(place + '/left-by-alice', 'w').close()\n"
+                "        print('wrote', place)\n"
+                "    except OSError:\n"
+                "        pass\n")])
+        left = [p for p in places if os.path.exists(p + "/left-by-alice")]
+        for place in left:
+            os.unlink(place + "/left-by-alice")
+    assert result.ok, result.output
+    assert "bob False" in result.output and "wrote" not in result.output and not left
+
+
 def test_limits_mode_without_root_still_times_out_and_serves(tmp_path: Path) -> None:
     """The fallback of a student laptop: no namespaces, but limits, timeouts, a process
     group, and the service probed on a free loopback port."""

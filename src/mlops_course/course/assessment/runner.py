@@ -73,6 +73,14 @@ fi
 for d in $CHECK_HIDE; do
   if [ -d "$d" ]; then mount -t tmpfs -o mode=0755,size=1m,ro tmpfs "$d"; fi
 done
+# every other mount read-only: nothing but the job folder and the private /tmp, /var/tmp
+# and /dev/shm is writable (not the host's world-writable folders, such as /run/lock)
+while read -r _ _ _ _ point _; do
+  case "$point" in
+    /proc|/proc/*|/sys|/sys/*|/dev|/dev/*|/tmp|/var/tmp|"$CHECK_JOB") ;;
+    *) mount -o remount,bind,ro "$point" 2>/dev/null || true ;;
+  esac
+done </proc/self/mountinfo
 exec setpriv --reuid="$CHECK_UID" --regid="$CHECK_UID" --clear-groups --no-new-privs \
   --inh-caps=-all --bounding-set=-all -- "$@"
 """
@@ -194,6 +202,26 @@ def _hidden_home(prefix: Path) -> Path | None:
     return None
 
 
+def _hand_ins(source: Path, needed: list[Path]) -> list[Path]:
+    """What to hide of the folder that holds ``source`` (the other students' hand-ins):
+    that folder, or where the sandbox needs something inside it, each of its
+    sub-folders but those (the copy the sandbox works on is elsewhere)."""
+    needed = [Path(os.path.realpath(p)) for p in needed]
+
+    def hideable(folder: Path) -> bool:
+        return folder != Path("/") and not any(
+            p == folder or folder in p.parents for p in needed)
+
+    parent = Path(os.path.realpath(source)).parent
+    if hideable(parent):
+        return [parent]
+    try:
+        entries = sorted(parent.iterdir())[:1000]
+    except OSError:
+        return []
+    return [e for e in entries if e.is_dir() and not e.is_symlink() and hideable(e)]
+
+
 def _namespaces_work() -> bool:
     if os.geteuid() != 0 or not all(shutil.which(t) for t in ("unshare", "setpriv", "nsenter")):
         return False
@@ -291,6 +319,8 @@ class ProjectSandbox:
         prefix = Path(sys.base_prefix).resolve()
         top = _hidden_home(prefix)
         hide = [root / name for name in ("assessment", "solutions", "tests", ".git", "build")]
+        hide += _hand_ins(self.source, [root, prefix, Path(sys.prefix), self.folder,
+                                        config.data_dir(), Path(__file__)])
         setup_env = {"CHECK_UID": str(self.uid), "CHECK_PYHOME": str(prefix),
                      "CHECK_JOB": str(self.folder), "CHECK_PYTHON": sys.executable,
                      "CHECK_LO_UP": _LO_UP,
