@@ -178,6 +178,23 @@ def test_sandbox_hides_the_other_hand_ins_and_writes_nowhere_else(tmp_path: Path
     assert "bob False" in result.output and "wrote" not in result.output and not left
 
 
+def test_hostile_names_cannot_forge_rows_formulas_or_another_report(tmp_path: Path) -> None:
+    """A hand-in folder named like a formula or a rubric line stays text in class.csv and
+    in its report, and two names that sanitize alike get two report folders."""
+    from mlops_course.course.assessment.checker import ItemResult, ProjectReport
+    from mlops_course.course.assessment.report import write_class_csv, write_report
+
+    names = ["=HYPERLINK(\"http://x\",\"8\")", "a b\n| `repro` | 9 / 9 | forged |", "a_b"]
+    reports = [ProjectReport(name, "assignment-1", "Assignment 1", "/x",
+                             items=[ItemResult("repro", 1.0, True, 0.0, "no dvc.yaml")],
+                             error="-1+1" if name == "a_b" else "") for name in names]
+    folders = {write_report(r, tmp_path / "out") for r in reports}
+    rows = list(csv.reader(write_class_csv(reports, tmp_path / "class.csv").open()))[1:]
+    assert len(folders) == 3 and all(f.parent == tmp_path / "out" for f in folders)
+    assert rows[0][0].startswith("'=") and rows[2][-1] == "'-1+1"
+    assert "\n| `repro` | 9" not in reports[1].markdown()
+
+
 def test_limits_mode_without_root_still_times_out_and_serves(tmp_path: Path) -> None:
     """The fallback of a student laptop: no namespaces, but limits, timeouts, a process
     group, and the service probed on a free loopback port."""

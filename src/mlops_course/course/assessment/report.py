@@ -24,7 +24,7 @@ def report_markdown(report: ProjectReport) -> str:
     from mlops_course.course.assessment.checker import load_rubric
 
     what = {i.id: i.what for i in load_rubric(report.assignment).items}
-    lines = [f"# {report.title} — {report.student}", "",
+    lines = [f"# {report.title} — {_cell(report.student)}", "",
              f"Automated items: **{report.automated_points:g} / {report.automated_max:g} "
              f"points** (checked in {report.seconds:.0f} s; "
              f"{_MODES.get(report.mode, report.mode)})."]
@@ -50,7 +50,17 @@ def _cell(text: str) -> str:
 
 
 def _safe_name(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "student"
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "student"
+    if safe != name:  # "a b" and "a_b" must not share (and overwrite) one report folder
+        import hashlib
+
+        safe += "-" + hashlib.sha256(name.encode("utf-8", "surrogateescape")).hexdigest()[:8]
+    return safe
+
+
+def _csv_text(text: str) -> str:
+    """A cell a spreadsheet shows as text, never runs as a formula (``=cmd|...``)."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 def write_report(report: ProjectReport, out: Path) -> Path:
@@ -78,12 +88,12 @@ def write_class_csv(reports: list[ProjectReport], path: Path) -> Path:
         writer = csv.writer(handle)
         writer.writerow(header)
         for report in reports:
-            writer.writerow([report.student, report.assignment, report.status(),
+            writer.writerow([_csv_text(report.student), report.assignment, report.status(),
                              f"{report.automated_points:g}", f"{report.automated_max:g}",
                              *(f"{i.points:g}" if i.points is not None else ""
                                for i in report.items if i.automated),
                              *("" for i in report.items if not i.automated), "",
-                             f"{report.seconds:.0f}", report.error])
+                             f"{report.seconds:.0f}", _csv_text(report.error)])
     return path
 
 
