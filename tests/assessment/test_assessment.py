@@ -184,13 +184,14 @@ def test_hostile_names_cannot_forge_rows_formulas_or_another_report(tmp_path: Pa
     from mlops_course.course.assessment.checker import ItemResult, ProjectReport
     from mlops_course.course.assessment.report import write_class_csv, write_report
 
-    names = ["=HYPERLINK(\"http://x\",\"8\")", "a b\n| `repro` | 9 / 9 | forged |", "a_b"]
+    names = ["=HYPERLINK(\"http://x\",\"8\")", "a b\n| `repro` | 9 / 9 | forged |", "a_b",
+             "a b"]
     reports = [ProjectReport(name, "assignment-1", "Assignment 1", "/x",
                              items=[ItemResult("repro", 1.0, True, 0.0, "no dvc.yaml")],
                              error="-1+1" if name == "a_b" else "") for name in names]
     folders = {write_report(r, tmp_path / "out") for r in reports}
     rows = list(csv.reader(write_class_csv(reports, tmp_path / "class.csv").open()))[1:]
-    assert len(folders) == 3 and all(f.parent == tmp_path / "out" for f in folders)
+    assert len(folders) == 4 and all(f.parent == tmp_path / "out" for f in folders)
     assert rows[0][0].startswith("'=") and rows[2][-1] == "'-1+1"
     assert "\n| `repro` | 9" not in reports[1].markdown()
 
