@@ -118,6 +118,24 @@ def test_a_repository_too_large_or_not_a_folder_is_an_error_row(tmp_path: Path) 
     assert "not a folder" in check_project("major", tmp_path / "file.zip").error
 
 
+def test_a_repository_nested_too_deep_is_an_error_row_not_a_crash(tmp_path: Path) -> None:
+    """1,100 folders inside each other broke the recursive size check and copy (a
+    RecursionError that ended the whole batch); now it is that repository's error."""
+    top = tmp_path / "deep"
+    top.mkdir()
+    path = str(top)
+    for _ in range(1100):
+        path += "/d"
+        os.mkdir(path)
+    try:
+        report = check_project("assignment-1", top)
+    finally:
+        while path != str(top):  # deepest first: no recursion to remove it either
+            os.rmdir(path)
+            path = os.path.dirname(path)
+    assert report.status() == "error" and "deep" in report.error
+
+
 def test_sandbox_isolates_the_repository(tmp_path: Path) -> None:
     (tmp_path / "repo").mkdir()
     with ProjectSandbox(tmp_path / "repo", Limits(command_timeout_s=20)) as box:

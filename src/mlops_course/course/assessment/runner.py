@@ -167,16 +167,36 @@ class Service:
     netns_pid: int | None = None
 
 
+MAX_ENTRIES = 100_000  # files and folders of one repository, at most
+MAX_DEPTH = 64  # folders inside folders, at most (the copy and its checks recurse)
+
+
 def _dir_size(path: Path, limit: int) -> int:
-    total = 0
-    for root, _, files in os.walk(path):
-        for name in files:
-            try:
-                total += os.lstat(os.path.join(root, name)).st_size
-            except OSError:
-                continue
-            if total > limit:
-                return total
+    """Bytes of the files under ``path`` (stops above ``limit``); CheckError for a tree
+    too deep or with too many entries to copy (no recursion here: any depth is read)."""
+    total, entries, stack = 0, 0, [(str(path), 0)]
+    while stack:
+        folder, depth = stack.pop()
+        try:
+            with os.scandir(folder) as found:
+                for entry in found:
+                    entries += 1
+                    if entries > MAX_ENTRIES:
+                        raise CheckError(f"{path} holds more than {MAX_ENTRIES:,} files and "
+                                         "folders; hand in the repository, not its "
+                                         "environment or data")
+                    if entry.is_dir(follow_symlinks=False):
+                        if depth + 1 > MAX_DEPTH:
+                            raise CheckError(f"{path} nests folders more than {MAX_DEPTH} "
+                                             "deep")
+                        stack.append((entry.path, depth + 1))
+                    else:
+                        with suppress(OSError):
+                            total += entry.stat(follow_symlinks=False).st_size
+                    if total > limit:
+                        return total
+        except OSError:
+            continue
     return total
 
 
