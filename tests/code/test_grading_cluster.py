@@ -75,7 +75,8 @@ def test_a_cluster_grades_the_corpus_exactly_like_a_local_run(tmp_path: Path) ->
     try:
         scheduler_file = tmp_path / "scheduler.json"
         started.append(_start(["scheduler", "--host", "127.0.0.1", "--port", "0",
-                               "--no-dashboard", "--scheduler-file", str(scheduler_file)],
+                               "--no-dashboard", "--dashboard-address", "127.0.0.1:0",
+                               "--scheduler-file", str(scheduler_file)],
                               tmp_path / "scheduler.log"))
         for _ in range(600):
             if scheduler_file.exists() and scheduler_file.stat().st_size:
@@ -86,7 +87,8 @@ def test_a_cluster_grades_the_corpus_exactly_like_a_local_run(tmp_path: Path) ->
         assert address.startswith("tcp://127.0.0.1:")
         for number in range(2):  # two separate worker processes, one job each
             started.append(_start(["worker", address, "--nthreads", "1", "--no-nanny",
-                                   "--no-dashboard", "--host", "127.0.0.1",
+                                   "--no-dashboard", "--dashboard-address", "127.0.0.1:0",
+                                   "--host", "127.0.0.1",
                                    "--name", f"grader-{number}",
                                    "--local-directory", str(tmp_path / f"w{number}")],
                                   tmp_path / f"worker-{number}.log"))

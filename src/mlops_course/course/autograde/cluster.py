@@ -168,8 +168,10 @@ def local_cluster(workers: int = 2, threads: int = 1, *, folder: Path | None = N
 
         try:
             info = Path(tmp) / "scheduler.json"
+            # --no-dashboard still serves /health and /metrics: on loopback, not 0.0.0.0:8787
             start(["scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
-                   "--scheduler-file", str(info)], "scheduler")
+                   "--dashboard-address", "127.0.0.1:0", "--scheduler-file", str(info)],
+                  "scheduler")
             deadline = time.monotonic() + timeout_s
             while not (info.exists() and info.stat().st_size):
                 if started[0].poll() is not None or time.monotonic() > deadline:
@@ -179,7 +181,8 @@ def local_cluster(workers: int = 2, threads: int = 1, *, folder: Path | None = N
             address = json.loads(info.read_text())["address"]
             for number in range(workers):
                 start(["worker", address, "--nthreads", str(threads), "--no-nanny",
-                       "--no-dashboard", "--host", "127.0.0.1", "--local-directory",
+                       "--no-dashboard", "--dashboard-address", "127.0.0.1:0",
+                       "--host", "127.0.0.1", "--local-directory",
                        str(Path(tmp) / f"worker-{number}")], f"worker-{number}")
             from distributed import Client
 
