@@ -196,6 +196,30 @@ def test_sandbox_hides_the_other_hand_ins_and_writes_nowhere_else(tmp_path: Path
     assert "bob False" in result.output and "wrote" not in result.output and not left
 
 
+def test_a_repository_cannot_fill_the_disk(tmp_path: Path) -> None:
+    """Files under the size limit, many of them: the job's folder is a tmpfs of
+    ``disk_mb``, unmounted and removed afterwards."""
+    if os.geteuid() != 0 or not shutil.which("unshare"):
+        reason = "the full sandbox needs root and unshare"
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason + " (CI runs as root with unshare)")
+        pytest.skip(reason)
+    (tmp_path / "repo").mkdir()
+    with ProjectSandbox(tmp_path / "repo", Limits(command_timeout_s=20, disk_mb=32)) as box:
+        folder = str(box.folder)
+        result = box.run(["python", "-c", (
+            "import os\n"
+            "for n in range(8):\n"
+            "    try:\n"
+            "        with open(f'big{n}', 'wb') as f:\n"
+            "            f.write(os.urandom(8 << 20))\n"
+            "    except OSError as exc:\n"
+            "        print('full', exc.errno)\n"
+            "        break\n")])
+    assert "full 28" in result.output, result.output  # ENOSPC
+    assert folder not in Path("/proc/self/mounts").read_text() and not os.path.exists(folder)
+
+
 def test_hostile_names_cannot_forge_rows_formulas_or_another_report(tmp_path: Path) -> None:
     """A hand-in folder named like a formula or a rubric line stays text in class.csv and
     in its report, and two names that sanitize alike get two report folders."""

@@ -117,6 +117,9 @@ class Limits:
         Largest file a command may write (``RLIMIT_FSIZE``), its output included.
     max_repo_mb:
         Largest repository that is copied in at all.
+    disk_mb:
+        Space of the job's folder (the copy, its home and temporary files): in the
+        namespaces mode a tmpfs of this size, so that a repository cannot fill the disk.
     """
 
     command_timeout_s: float = 180.0
@@ -125,6 +128,7 @@ class Limits:
     max_processes: int = 256
     max_file_mb: int = 256
     max_repo_mb: int = 200
+    disk_mb: int = 2048
 
     def describe(self) -> str:
         return (f"{self.command_timeout_s:g} s per command, {self.total_timeout_s:g} s per "
@@ -269,9 +273,11 @@ class ProjectSandbox:
         self.mode = mode or ("namespaces" if _namespaces_work() else "limits")
         self.uid = UID_BASE + 1 + (os.getpid() * 31 + next(_counter)) % 999
         self.folder: Path | None = None
+        self.logs: Path | None = None
         self.deadline = 0.0
         self._services: list[Service] = []
         self._logs = itertools.count(1)
+        self._mounted = False
 
     # ------------------------------------------------------------------ set up / tear down
     def __enter__(self) -> ProjectSandbox:
@@ -284,8 +290,16 @@ class ProjectSandbox:
         self.folder = Path(tempfile.mkdtemp(prefix="mlops-check-"))
         self.deadline = time.monotonic() + self.limits.total_timeout_s
         try:
+            if self.mode == "namespaces":  # many files under RLIMIT_FSIZE could fill the disk
+                mounted = subprocess.run(
+                    ["mount", "-t", "tmpfs", "-o", f"size={self.limits.disk_mb}m,mode=0700",
+                     "tmpfs", str(self.folder)], capture_output=True, text=True, timeout=30)
+                if mounted.returncode:
+                    raise CheckError(f"could not mount the job's tmpfs: {mounted.stderr}")
+                self._mounted = True
             shutil.copytree(self.source, self.repo, symlinks=True, ignore=_special_files)
-            for sub in ("home", "logs", "stage", "tmp", "inputs"):
+            self.logs = Path(tempfile.mkdtemp(prefix="mlops-check-logs-"))  # off the tmpfs
+            for sub in ("home", "stage", "tmp", "inputs"):
                 (self.folder / sub).mkdir(mode=0o755)
             if self.mode == "namespaces":
                 os.chmod(self.folder, 0o711)
@@ -294,17 +308,27 @@ class ProjectSandbox:
                         for name in [root, *(os.path.join(root, n) for n in dirs + files)]:
                             os.lchown(name, self.uid, self.uid)
         except BaseException:
-            shutil.rmtree(self.folder, ignore_errors=True)
+            self._remove_folder()
             raise
         return self
+
+    def _remove_folder(self) -> None:
+        if self.folder is None:
+            return
+        if self._mounted:
+            subprocess.run(["umount", "-l", str(self.folder)], capture_output=True, timeout=30)
+            self._mounted = False
+        shutil.rmtree(self.folder, ignore_errors=True)
+        self.folder = None
+        if self.logs is not None:
+            shutil.rmtree(self.logs, ignore_errors=True)
+            self.logs = None
 
     def __exit__(self, *exc: object) -> None:
         for service in self._services:
             self._kill(service.process)
         self._services.clear()
-        if self.folder is not None:
-            shutil.rmtree(self.folder, ignore_errors=True)
-            self.folder = None
+        self._remove_folder()
 
     @property
     def repo(self) -> Path:
@@ -403,7 +427,7 @@ class ProjectSandbox:
         label = " ".join(command)
         if budget <= 0:
             return CommandResult(label, None, 0.0, "no time left for this repository", True)
-        log = self.folder / "logs" / f"{next(self._logs)}.log"
+        log = self.logs / f"{next(self._logs)}.log"
         start = time.monotonic()
         process = self._start(command, budget, log)
         timed_out = False
@@ -423,7 +447,7 @@ class ProjectSandbox:
         """Start ``command`` (``{port}`` in it is replaced) and stop it, whatever happens."""
         port = SANDBOX_PORT if self.mode == "namespaces" else _free_port()
         command = [part.replace("{port}", str(port)) for part in command]
-        log = self.folder / "logs" / f"service-{next(self._logs)}.log"
+        log = self.logs / f"service-{next(self._logs)}.log"
         process = self._start(command, self.remaining_s(), log)
         service = Service(process, port, log)
         self._services.append(service)
