@@ -220,6 +220,23 @@ def test_a_repository_cannot_fill_the_disk(tmp_path: Path) -> None:
     assert folder not in Path("/proc/self/mounts").read_text() and not os.path.exists(folder)
 
 
+def test_a_command_cannot_rewrite_what_it_printed(tmp_path: Path) -> None:
+    """A stage that truncates its standard output (to hide the `Running stage` lines of
+    a second `dvc repro`) cannot: the checker reads the output through a pipe."""
+    (tmp_path / "repo").mkdir()
+    with ProjectSandbox(tmp_path / "repo", Limits(command_timeout_s=20), mode="limits") as box:
+        result = box.run(["python", "-c", (
+            "import os, sys\n"
+            "print(\"Running stage 'train':\", flush=True)\n"
+            "try:\n"
+            "    os.ftruncate(1, 0)\n"
+            "    os.lseek(1, 0, os.SEEK_SET)\n"
+            "except OSError:\n"
+            "    pass\n"
+            "print(\"Stage 'train' didn't change, skipping\")\n")])
+    assert result.ok and "Running stage 'train'" in result.output, result.output
+
+
 def test_hostile_names_cannot_forge_rows_formulas_or_another_report(tmp_path: Path) -> None:
     """A hand-in folder named like a formula or a rubric line stays text in class.csv and
     in its report, and two names that sanitize alike get two report folders."""

@@ -35,6 +35,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
@@ -395,12 +396,17 @@ class ProjectSandbox:
 
         return apply
 
-    def _start(self, command: Sequence[str], budget_s: float, log: Path) -> subprocess.Popen:
+    def _start(self, command: Sequence[str], budget_s: float, log: Path,
+               pipe: bool = False) -> subprocess.Popen:
+        """Start ``command``; its output goes to ``log``, or (``pipe``) to a pipe that
+        :func:`_copy_output` empties into ``log``: a file it writes to directly, the
+        command could also truncate and rewrite (say, hide the stages `dvc repro` ran)."""
         argv, setup_env = self._argv(command)
         env = setup_env or self._environment()
         with open(log, "wb") as out:
             return subprocess.Popen(argv, cwd=self.repo, env=env, stdin=subprocess.DEVNULL,
-                                    stdout=out, stderr=subprocess.STDOUT,
+                                    stdout=subprocess.PIPE if pipe else out,
+                                    stderr=subprocess.STDOUT,
                                     start_new_session=True, preexec_fn=self._preexec(budget_s))
 
     @staticmethod
@@ -429,7 +435,11 @@ class ProjectSandbox:
             return CommandResult(label, None, 0.0, "no time left for this repository", True)
         log = self.logs / f"{next(self._logs)}.log"
         start = time.monotonic()
-        process = self._start(command, budget, log)
+        process = self._start(command, budget, log, pipe=True)
+        copier = threading.Thread(target=_copy_output,
+                                  args=(process.stdout, log, self.limits.max_file_mb << 20),
+                                  daemon=True)
+        copier.start()
         timed_out = False
         try:
             process.wait(timeout=budget)
@@ -437,6 +447,7 @@ class ProjectSandbox:
             timed_out = True
         finally:
             self._kill(process)  # also whatever it left running in the background
+            copier.join(timeout=10)  # at the end of the output (a PID namespace: all died)
         returncode = None if timed_out else process.returncode
         return CommandResult(label, returncode, time.monotonic() - start, self._tail(log),
                              timed_out)
@@ -491,6 +502,24 @@ class ProjectSandbox:
     def _last_line(self, log: Path) -> str:
         lines = [line for line in self._tail(log, 4000).splitlines() if line.strip()]
         return f"its last output: {lines[-1].strip()[:300]}" if lines else "it printed nothing"
+
+
+def _copy_output(stream, log: Path, cap: int) -> None:  # noqa: ANN001 - a pipe's reader
+    """Copy a command's output from its pipe into ``log`` until the pipe ends, keeping the
+    first ``cap`` bytes (the rest is read and dropped, so that the command never blocks)."""
+    written = 0
+    try:
+        with open(log, "ab") as out:
+            while chunk := os.read(stream.fileno(), 1 << 16):
+                if written < cap:
+                    out.write(chunk[:cap - written])
+                    out.flush()
+                    written += len(chunk)
+    except (OSError, ValueError):
+        pass
+    finally:
+        with suppress(OSError):
+            stream.close()
 
 
 def _first_child(pid: int, timeout_s: float = 10.0) -> int | None:
