@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 import resource
 import shutil
 import signal
@@ -64,12 +65,23 @@ if [ -n "$CHECK_JOB" ]; then
   # a private /tmp (and /var/tmp, /dev/shm): nothing the repository writes there outlives
   # it; the job folder, held open on fd 3, is bound back in at the same path
   exec 3<"$CHECK_JOB"
+  # the course itself (its venv) when it lives under one of those folders (a checkout in
+  # /tmp): held open on fds 4.., bound back in read-only
+  n=4
+  for k in $CHECK_KEEP; do eval "exec $n<\"$k\""; n=$((n + 1)); done
   for d in /tmp /var/tmp /dev/shm; do
     if [ -d "$d" ]; then mount -t tmpfs -o mode=1777,size=64m tmpfs "$d"; fi
   done
   mkdir -p "$CHECK_JOB"
   mount --no-canonicalize --bind /proc/self/fd/3 "$CHECK_JOB"
   exec 3<&-
+  n=4
+  for k in $CHECK_KEEP; do
+    mkdir -p "$k"
+    mount --no-canonicalize --bind "/proc/self/fd/$n" "$k"
+    mount -o remount,bind,ro "$k"
+    eval "exec $n<&-"; n=$((n + 1))
+  done
 fi
 for d in $CHECK_HIDE; do
   if [ -d "$d" ]; then mount -t tmpfs -o mode=0755,size=1m,ro tmpfs "$d"; fi
@@ -217,6 +229,26 @@ def _special_files(folder: str, names: list[str]) -> set[str]:
         if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode) or stat.S_ISLNK(mode)):
             skipped.add(name)
     return skipped
+
+
+def _under_private_tmp(paths: Sequence[Path]) -> list[Path]:
+    """The folders of ``paths`` that the sandbox's private ``/tmp``, ``/var/tmp`` or
+    ``/dev/shm`` would hide (a checkout under ``/tmp``), outermost only, at most five
+    (fds 4-8), and without characters the setup script cannot quote."""
+    private = [Path(d) for d in ("/tmp", "/var/tmp", "/dev/shm")]
+    found: list[Path] = []
+    for path in sorted({p.resolve() for p in paths}, key=lambda p: len(p.parts)):
+        if not any(d in path.parents for d in private):
+            continue
+        if any(k == path or k in path.parents for k in found):
+            continue
+        if re.fullmatch(r"[\w./+-]+", str(path)) is None:
+            raise CheckError(f"the course's folder {path} has characters the sandbox cannot "
+                             "bind back in; move the checkout")
+        found.append(path)
+    if len(found) > 5:
+        raise CheckError(f"too many course folders under /tmp: {found}")
+    return found
 
 
 def _hidden_home(prefix: Path) -> Path | None:
@@ -372,6 +404,8 @@ class ProjectSandbox:
                      "CHECK_STAGE": str(self.folder / "stage") if top else "",
                      "CHECK_HIDE_TOP": str(top or ""),
                      "CHECK_HIDE": " ".join(str(p) for p in hide if " " not in str(p)),
+                     "CHECK_KEEP": " ".join(str(p) for p in _under_private_tmp(
+                         [root, Path(sys.prefix).resolve()])),
                      "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
         argv = ["unshare", "--net", "--ipc", "--pid", "--uts", "--mount", "--propagation",
                 "private", "--kill-child", "--mount-proc", "--", "/bin/sh", "-c", _SETUP,
