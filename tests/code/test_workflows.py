@@ -34,7 +34,8 @@ def test_ci_installs_from_the_lock_file_with_a_cache_and_uploads_notebooks() -> 
     caches = [s for s in steps if s.get("uses", "").startswith("actions/cache")]
     assert any("constraints.txt" in s["with"]["key"] for s in caches)
     commands = workflow_commands(ci)
-    assert {"make lint", "make test", "FAST=1 make lessons"} <= set(commands)
+    assert {"make lint", "FAST=1 make lessons"} <= set(commands)
+    assert [c for c in commands if c.endswith("make test")], "ci.yml runs make test"
     uploads = [s for s in steps if s.get("uses", "").startswith("actions/upload-artifact")]
     assert uploads and uploads[0]["with"]["path"].startswith("build/lessons")
 
