@@ -54,9 +54,9 @@ bench-serving: data ## lesson 8's service vs mlflow models serve and Flask: req/
 bench: data ## lessons 6 and 7 in one run: the MLP eager, compiled, ONNX, fp16/bf16/int8 (FULL=1: all data)
 	@$(COURSE) bench $(if $(filter 1 true yes,$(FULL)),--full,)
 
-test: data ## the whole test suite: every lesson in fast mode, and in full mode but lessons 5 and 11 (FULL=1: all)
+test: data ## run the whole test suite (every lesson in fast and full mode, in parallel)
 	@before="$$(git status --porcelain 2>/dev/null || true)"; \
-	$(if $(filter 1 true yes,$(FULL)),MLOPS_COURSE_TEST_FULL=1 ,)$(BIN)/python -m pytest $(PYTEST_ARGS); \
+	$(BIN)/python -m pytest $(PYTEST_ARGS); \
 	after="$$(git status --porcelain 2>/dev/null || true)"; \
 	if [ "$$before" != "$$after" ]; then \
 		echo "The tests changed the checkout (git status differs):"; \

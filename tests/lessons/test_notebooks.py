@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from pathlib import Path
 
 import pytest
@@ -29,24 +28,9 @@ MODES = ("fast", "full")
 EXPECTED = {mode: {p.stem: json.loads(p.read_text())
                    for p in sorted((EXPECTED_DIR / mode).glob("*.json"))} for mode in MODES}
 LESSONS = lessons.discover()
-# The two lessons whose full mode is a long search or a million-row cluster run (2-4x their
-# fast mode: ~160 s and ~110 s of the suite's 15-minute budget on 2 cores). `make test`
-# runs them in fast mode; `make test FULL=1` (and the nightly workflow) adds their full
-# mode, as `make lessons` and `make outputs` run it. Every other lesson runs in both modes.
-FULL_ON_REQUEST = {"05_experiment_tracking", "11_scaling_out"}
-FULL_REQUESTED = os.environ.get("MLOPS_COURSE_TEST_FULL") == "1"
-
-
-def _case(lesson: lessons.Lesson, mode: str):  # noqa: ANN202 - a pytest param
-    marks = [pytest.mark.notebook] + ([pytest.mark.full] if mode == "full" else [])
-    if mode == "full" and lesson.name in FULL_ON_REQUEST and not FULL_REQUESTED:
-        marks.append(pytest.mark.skip(reason="full mode of a long lesson: make test FULL=1 "
-                                      "(the nightly workflow) runs it"))
-    return pytest.param(lesson, mode, id=f"{lesson.name}-{mode}", marks=marks)
-
-
-CASES = [_case(lesson, mode) for mode in ("full", "fast")
-         for lesson in LESSONS]  # slow ones first: better packing
+CASES = [pytest.param(lesson, mode, id=f"{lesson.name}-{mode}",
+                      marks=[pytest.mark.notebook] + ([pytest.mark.full] if mode == "full" else []))
+         for mode in ("full", "fast") for lesson in LESSONS]  # slow ones first: better packing
 
 
 @pytest.mark.parametrize("mode", MODES)
