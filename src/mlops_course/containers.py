@@ -48,6 +48,7 @@ from typing import Any
 
 from mlops_course import config
 from mlops_course.errors import MlopsCourseError
+from mlops_course.service.process import answers_ok
 
 HOST = "127.0.0.1"
 IMAGE = "localhost/mlops-course/house-prices"
@@ -613,14 +614,6 @@ def http_json(url: str, body: Any = None, timeout: float = 10.0) -> tuple[int, A
         return status, raw.decode(errors="replace")
 
 
-def _answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=1.0) as response:
-            return response.status == 200
-    except (urllib.error.URLError, OSError, TimeoutError):
-        return False
-
-
 @contextlib.contextmanager
 def run_container(engine: Engine, tag: str, *, port: int | None = None,
                   volumes: Sequence[tuple[str, str]] = (), args: Sequence[str] = (),
@@ -642,7 +635,7 @@ def run_container(engine: Engine, tag: str, *, port: int | None = None,
         engine.run(*run_args, tag, *args, timeout=120)
         deadline = time.monotonic() + startup_timeout_s
         url = f"http://{HOST}:{port}"
-        while not _answers(url + ready_path):
+        while not answers_ok(url + ready_path):
             state = engine.run("inspect", "--format", "{{.State.Status}}", name,
                                check=False).stdout.strip()
             if state in ("exited", "stopped", "dead", ""):

@@ -198,19 +198,25 @@ def _searchable(path: Path, text: str) -> str:
     return "\n".join(parts)
 
 
-def student_makefile(text: str) -> str:
-    """The Makefile without the blocks between the instructor-only markers."""
+def without_marked_blocks(text: str, begin: str, end: str, what: str) -> str:
+    """``text`` without the blocks between lines ``begin`` and ``end`` (instructor-only
+    parts of a file); ReleaseError if a block is never closed."""
     out, skipping = [], False
     for line in text.splitlines():
-        if line.strip() == INSTRUCTOR_BEGIN:
+        if line.strip() == begin:
             skipping = True
-        elif line.strip() == INSTRUCTOR_END:
+        elif line.strip() == end:
             skipping = False
         elif not skipping:
             out.append(line)
     if skipping:
-        raise ReleaseError(f"Makefile: {INSTRUCTOR_BEGIN!r} without {INSTRUCTOR_END!r}")
-    return "\n".join(out) + "\n"
+        raise ReleaseError(f"{what}: {begin!r} without {end!r}")
+    return "\n".join(out).rstrip("\n") + "\n"
+
+
+def student_makefile(text: str) -> str:
+    """The Makefile without the blocks between the instructor-only markers."""
+    return without_marked_blocks(text, INSTRUCTOR_BEGIN, INSTRUCTOR_END, "Makefile")
 
 
 def student_readme(template: str) -> str:

@@ -117,7 +117,8 @@ class RunningServer:
         return rss_mb(self.pid)
 
 
-def _answers(url: str) -> bool:
+def answers_ok(url: str) -> bool:
+    """Whether ``url`` answers 200 within a second (a server's readiness probe)."""
     try:
         with urllib.request.urlopen(url, timeout=1.0) as response:
             return response.status == 200
@@ -152,7 +153,7 @@ def run_server(
     _RUNNING[process.pid] = process
     try:
         deadline = time.monotonic() + startup_timeout_s
-        while not _answers(url + ready_path):
+        while not answers_ok(url + ready_path):
             if process.poll() is not None:
                 raise ServerError(f"{name} exited with status {process.returncode} before it "
                                   f"answered on {url}. Its log ({log}) ends with:\n"

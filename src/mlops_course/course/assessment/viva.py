@@ -13,6 +13,7 @@ from pathlib import Path
 
 from mlops_course.course.assessment.checker import assessment_dir
 from mlops_course.course.assessment.runner import CheckError
+from mlops_course.course.release import ReleaseError, without_marked_blocks
 
 LEVELS = ("recall", "explain", "apply")
 INSTRUCTOR_BEGIN = "<!-- >>> instructor edition only -->"
@@ -78,14 +79,7 @@ def render_bank(lessons: list[str] | None = None) -> str:
 
 def student_guide(text: str) -> str:
     """The viva guide without its instructor part (between the instructor-only markers)."""
-    out, skipping = [], False
-    for line in text.splitlines():
-        if line.strip() == INSTRUCTOR_BEGIN:
-            skipping = True
-        elif line.strip() == INSTRUCTOR_END:
-            skipping = False
-        elif not skipping:
-            out.append(line)
-    if skipping:
-        raise CheckError(f"viva guide: {INSTRUCTOR_BEGIN!r} without {INSTRUCTOR_END!r}")
-    return "\n".join(out).rstrip() + "\n"
+    try:
+        return without_marked_blocks(text, INSTRUCTOR_BEGIN, INSTRUCTOR_END, "viva guide")
+    except ReleaseError as exc:
+        raise CheckError(str(exc)) from None
