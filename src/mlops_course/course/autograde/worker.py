@@ -306,6 +306,12 @@ def _fork(message: dict[str, Any], pidns: bool) -> bool:
         _State.role = "child"
         _send({"token": message["token"], "status": "ok", "pid": os.getpid()})
         return True
+    _report_end(child, message["token"])
+    return False
+
+
+def _report_end(child: int, token: Any) -> None:
+    """Wait for ``child`` and tell the grader how it ended (exit status, or -signal)."""
     while True:
         try:
             _, status = os.waitpid(child, 0)
@@ -315,8 +321,7 @@ def _fork(message: dict[str, Any], pidns: bool) -> bool:
             status = 0
         break
     code = -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
-    _send({"token": message["token"], "ended": code})
-    return False
+    _send({"token": token, "ended": code})
 
 
 def _kill_others() -> bool:
@@ -390,16 +395,7 @@ def _spawn(message: dict[str, Any]) -> None:
         _send({"token": message["token"], "status": "ok", "pid": os.getpid()})
         return
     _State.spawned = True
-    while True:
-        try:
-            _, status = os.waitpid(child, 0)
-        except InterruptedError:
-            continue
-        except ChildProcessError:
-            status = 0
-        break
-    code = -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
-    _send({"token": message["token"], "ended": code})
+    _report_end(child, message["token"])
 
 
 _IPC = (("shm", 31), ("sem", 66), ("msg", 71))  # /proc/sysvipc/NAME, NAMEctl syscall
